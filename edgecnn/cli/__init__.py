@@ -1,0 +1,115 @@
+"""The ``edgecnn`` command line.
+
+Each command lives in its own module under ``edgecnn/cli/`` and is imported only when
+it runs, so ``edgecnn --help`` and the device-side commands never import TensorFlow.
+Library code raises ``EdgecnnError`` subclasses; this group turns them into a one-line
+``Error: ...`` and the error's exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import EdgecnnError
+
+# name -> (module under edgecnn.cli, attribute, one-line help shown by --help without importing it)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "models": ("train_cmds", "models", "List the registered architectures with params and MACs."),
+    "train": ("train_cmds", "train", "Train a float model from an image folder or a built-in dataset."),
+    "evaluate": ("train_cmds", "evaluate", "Accuracy, per-class report and confusion matrix of a run."),
+    "prune": ("optimize_cmds", "prune", "Magnitude-prune a run's float model to a target sparsity."),
+    "qat": ("optimize_cmds", "qat", "Int8 quantization-aware training of a run's (pruned) model."),
+    "export": ("optimize_cmds", "export", "Export a run or a Keras model to .tflite (float, fp16, dynamic, int8)."),
+    "inspect": ("inspect_cmd", "inspect", "Show a .tflite model's tensors, ops, metadata and Edge TPU fit."),
+    "parity": ("parity_cmd", "parity", "Check that a quantized model agrees with its float original."),
+    "run": ("run_cmd", "run", "Live classifier on a camera, stream, video file or image folder."),
+    "classify": ("run_cmd", "classify", "Classify still images or folders of images."),
+    "doctor": ("doctor_cmd", "doctor", "Show the runtime, OpenCV, delegates and camera backends found."),
+    "profile": ("profile_cmds", "profile", "Measure a .tflite model's latency and memory on this device."),
+    "compare": ("profile_cmds", "compare", "Tabulate profile reports from several devices side by side."),
+    "devices": ("profile_cmds", "devices", "List the device profiles edgecnn knows."),
+    "benchmark": ("benchmark_cmd", "benchmark", "Accuracy, size and latency of every format of a run, side by side."),
+    "pipeline": ("pipeline_cmds", "pipeline", "Run a recipe end to end: train, prune, QAT, export, parity, benchmark."),
+    "demo": ("pipeline_cmds", "demo", "The whole pipeline on built-in data, then the live loop on a generated clip."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module_name, attr, _ = COMMANDS[name]
+        try:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+        except ModuleNotFoundError as exc:
+            # A command whose extra is not installed (e.g. `train` on a device-only install).
+            missing = exc.name or "a dependency"
+            return _unavailable_command(name, missing)
+        return getattr(module, attr)
+
+    def invoke(self, ctx):
+        # Converting here (not only in main) means click's CliRunner sees the same
+        # one-line message and exit code that a user does.
+        try:
+            return super().invoke(ctx)
+        except EdgecnnError as exc:
+            raise _UserError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise _UserError("interrupted", 130) from None
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.split(".")[0] in _EXTRA_OF_MODULE:
+                raise _UserError(_missing_module_message(ctx.invoked_subcommand or "", exc.name), 2) from None
+            raise
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, help_text) for name, (_, _, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+class _UserError(click.ClickException):
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# Which extra brings which top-level module, for the "pip install" hint.
+_EXTRA_OF_MODULE = {
+    "cv2": "device", "ai_edge_litert": "device", "psutil": "device",
+    "tensorflow": "train", "tf_keras": "train", "tensorflow_model_optimization": "train",
+    "sklearn": "train", "matplotlib": "train", "tqdm": "train",
+}
+
+
+def _missing_module_message(command: str, module: str) -> str:
+    extra = _EXTRA_OF_MODULE.get(module.split(".")[0], "train")
+    return (f"'edgecnn {command}' needs the Python module {module!r}, which is not installed; "
+            f"run: pip install \"edgecnn[{extra}]\"")
+
+
+def _unavailable_command(name: str, missing: str) -> click.Command:
+    @click.command(name=name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    def _missing():
+        raise EdgecnnError(_missing_module_message(name, missing))
+
+    return _missing
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgecnn")
+def cli():
+    """edgecnn: train, prune, quantize, verify and run compact image classifiers on edge devices."""
+
+
+def main(argv=None):
+    """Entry point of the ``edgecnn`` script."""
+    cli.main(args=argv, prog_name="edgecnn")

@@ -1,0 +1,53 @@
+"""edgecnn's own exceptions.
+
+Every message is one line that says what is wrong and how to fix it. The CLI prints
+``Error: <message>`` and exits with ``exit_code``; it never shows a traceback for these.
+"""
+
+
+class EdgecnnError(Exception):
+    """A problem the user can fix. The message must carry the fix."""
+
+    exit_code = 2
+
+
+class DataError(EdgecnnError):
+    """Images, folders or splits that cannot be used as given."""
+
+
+class ModelError(EdgecnnError):
+    """A model file or model configuration that cannot be used as given."""
+
+
+class RecipeError(EdgecnnError):
+    """A recipe file or option that is unknown, mistyped or contradictory."""
+
+
+class RunDirError(EdgecnnError):
+    """A run directory that lacks an artifact a stage needs, or is already finished."""
+
+
+class RuntimeUnavailable(EdgecnnError):
+    """An interpreter, delegate, compiler, camera or display that is not present here."""
+
+
+class SourceError(EdgecnnError):
+    """A camera, stream, video file or image folder that cannot be opened or read."""
+
+
+class GateFailed(EdgecnnError):
+    """A parity gate (disagreement, accuracy drop) was exceeded. Distinct exit code for CI."""
+
+    exit_code = 3
+
+
+class TrainingDiverged(EdgecnnError):
+    """Loss became NaN or infinite."""
+
+
+def closest(name: str, choices) -> str:
+    """A ' (did you mean X?)' hint for an unknown name, or '' when nothing is close."""
+    import difflib
+
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""

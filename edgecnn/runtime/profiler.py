@@ -267,7 +267,7 @@ def profile_model(model_path, settings: ProfileSettings, *, device_profile: str 
         row, io = profile_row(model_path, threads, settings, metadata)
         rows.append(row)
         if progress:
-            progress(f"  p50 {rows[-1]['latency_ms']['p50']:.3f} ms")
+            progress(f"  p50 {rows[-1]['latency_ms']['p50']:.4g} ms")
 
     best = min(rows, key=lambda row: row["latency_ms"]["p50"])
     report = {

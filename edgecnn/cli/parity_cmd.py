@@ -1,0 +1,90 @@
+"""``edgecnn parity REFERENCE CANDIDATE --data ...``: does a (quantized) model agree with its original?
+
+Thin: resolve options, call ``edgecnn.training.parity`` (imported inside the body, so the CLI
+stays light), print the report or ``--json`` on stdout, then apply the gates. A failed gate
+exits with code 3 (``GateFailed``) after the report is printed, so CI logs show why.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected 1 or 3 comma-separated numbers, got {text!r}", param_hint=option) from None
+
+
+@click.command("parity")
+@click.argument("reference", type=click.Path(path_type=str))
+@click.argument("candidate", type=click.Path(path_type=str))
+@click.option("--data", required=True, type=click.Path(path_type=str),
+              help="A run directory (uses its --split) or a folder of images, one subfolder per class.")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]),
+              help="Split of a run directory to compare on.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON on stdout.")
+@click.option("--max-disagreement", type=float, default=None,
+              help="Fail (exit 3) when more than this fraction of images disagree on top-1 (0.01 = 1%).")
+@click.option("--max-accuracy-drop", type=float, default=None,
+              help="Fail (exit 3) when the candidate's accuracy is lower by more than this many percentage points.")
+@click.option("--per-layer", is_flag=True,
+              help="Rank the float model's layers by int8 error (TensorFlow's QuantizationDebugger); writes a CSV.")
+@click.option("--threads", type=int, default=None, help="Interpreter threads for .tflite models.")
+@click.option("--limit", type=int, default=None, help="Compare on the first N images only.")
+@click.option("--mean", default=None, help="Normalization mean for a model that declares none, e.g. 127.5 or 123.7,116.3,103.5.")
+@click.option("--std", default=None, help="Normalization std for a model that declares none.")
+@click.option("--channel-order", type=click.Choice(["RGB", "BGR", "GRAY"]), default=None,
+              help="Channel order for a model that declares none.")
+def parity(reference, candidate, data, split, as_json, max_disagreement, max_accuracy_drop, per_layer, threads,
+           limit, mean, std, channel_order):
+    """Compare CANDIDATE with REFERENCE (.keras or .tflite, any pairing) on the same images.
+
+    Reports top-1/top-5 agreement, score error, both accuracies, per-class changes and the images
+    where they disagree. With --data a run directory, the report is saved there as
+    parity_<candidate>.json (and parity_layers_<candidate>.csv with --per-layer).
+    """
+    from ..atomic import _json_default, write_json
+    from ..errors import DataError
+    from ..rundir import RunDir
+    from ..training.parity import (check_gates, format_report, load_parity_data, report_name, run_parity,
+                                   validate_gates)
+    from ..training.predictors import SpecFlags, load_predictor
+
+    if threads is not None and threads < 1:
+        raise DataError(f"--threads must be at least 1, got {threads}")
+    # Check the gates' values before minutes of work, not after.
+    validate_gates(max_disagreement, max_accuracy_drop)
+    flags = SpecFlags(channel_order=channel_order, mean=_floats(mean, "--mean"), std=_floats(std, "--std"))
+    ref = load_predictor(reference, threads=threads)
+    cand = load_predictor(candidate, threads=threads)
+    parity_data = load_parity_data(data, split=split, limit=limit)
+    report = run_parity(ref, cand, parity_data, flags=flags, progress=True)
+
+    run = RunDir(data)
+    saved = []
+    if run.exists():
+        saved.append(write_json(run.path / f"parity_{report_name(cand.path)}.json", report.to_dict()))
+    layers_text = None
+    if per_layer:
+        from ..training.layer_debug import per_layer_report
+
+        csv_path, layers_text = per_layer_report(ref, cand, parity_data, run if run.exists() else None)
+        saved.append(csv_path)
+
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, default=_json_default))
+    else:
+        click.echo(format_report(report))
+        if layers_text:
+            click.echo("\n" + layers_text)
+        for path in saved:
+            click.echo(f"wrote {path}")
+    if as_json and layers_text:
+        click.echo(layers_text, err=True)
+    check_gates(report, max_disagreement, max_accuracy_drop)

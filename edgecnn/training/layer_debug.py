@@ -198,9 +198,7 @@ def _float_keras_model(reference, candidate, run):
 
 def _calibration(run, spec, data) -> tuple[np.ndarray, str]:
     if run is not None:
-        from .export import representative_inputs
-
-        return representative_inputs(run, spec), f"{run.path.name}'s training split (as the export does)"
+        return _run_calibration(run, spec), f"{run.path.name}'s training split (as the export does)"
     return _prepared(data.paths[:DEBUG_SAMPLES], spec), "the parity images (no run given)"
 
 
@@ -208,3 +206,13 @@ def _prepared(paths, spec) -> np.ndarray:
     from ..runtime.preprocess import prepare_image, read_image
 
     return np.stack([prepare_image(read_image(p), spec) for p in paths])
+
+
+CALIBRATION_SAMPLES = 100
+
+
+def _run_calibration(run, spec) -> np.ndarray:
+    items = run.split_items("train")
+    rng = np.random.default_rng(0)
+    chosen = sorted(rng.choice(len(items), size=min(CALIBRATION_SAMPLES, len(items)), replace=False))
+    return _prepared([items[i][0] for i in chosen], spec)

@@ -36,6 +36,9 @@ from .predictors import Predictor, SpecFlags, resolve_spec
 DEFAULT_BATCH = 64
 # Disagreeing images listed on the terminal (all of them go into --json and parity_*.json).
 SHOWN_DISAGREEMENTS = 10
+# Gates compare with this slack so that float rounding (1 - 0.98 = 0.0200000000000000018) does not fail
+# a result that is exactly at the limit; it is far below one image in any real data set.
+_ROUNDING = 1e-9
 
 
 # --- the data both models see ----------------------------------------------------------------
@@ -290,14 +293,14 @@ def check_gates(report: ParityReport, max_disagreement: float | None = None,
     """
     validate_gates(max_disagreement, max_accuracy_drop)
     failures = []
-    if max_disagreement is not None and report.disagreement > max_disagreement:
+    if max_disagreement is not None and report.disagreement > max_disagreement + _ROUNDING:
         disagreeing = len(report.disagreements)
         failures.append(f"disagreement {report.disagreement:.2%} ({disagreeing} of {report.num_samples} images) "
                         f"exceeds --max-disagreement {max_disagreement:.2%}")
     if max_accuracy_drop is not None:
         if report.accuracy_drop_pp is None:
             raise DataError("--max-accuracy-drop needs labelled images (one subfolder per class, or a run directory)")
-        if report.accuracy_drop_pp > max_accuracy_drop:
+        if report.accuracy_drop_pp > max_accuracy_drop + _ROUNDING:
             failures.append(f"accuracy drop {report.accuracy_drop_pp:.2f} pp "
                             f"({report.reference['accuracy']:.2%} -> {report.candidate['accuracy']:.2%}) "
                             f"exceeds --max-accuracy-drop {max_accuracy_drop:g} pp")

@@ -189,9 +189,9 @@ def _float_keras_model(reference, candidate, run):
             return p.model, p.spec, str(p.path)
     if run is not None and run.float_model.is_file():
         from .model_io import load_keras_model
-        from .predictors import spec_from_recipe
+        from .sources import input_spec
 
-        return load_keras_model(run.float_model), spec_from_recipe(run.load_recipe(), run.recipe), str(run.float_model)
+        return load_keras_model(run.float_model), input_spec(run.load_recipe()), str(run.float_model)
     raise ModelError("--per-layer needs the float Keras model: pass it as REFERENCE, or --data a run directory "
                      "that has float.keras")
 

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError, RecipeError
+from ..errors import ModelError
 from ..rundir import RunDir
 from ..runtime.preprocess import InputSpec
+from .sources import input_spec
 
 MODEL_SUFFIXES = (".keras", ".tflite")
 
@@ -75,7 +76,7 @@ class KerasPredictor(Predictor):
         self.labels = labels if labels is not None else (run.labels() if run.labels_file.is_file() else None)
         self.spec, self.spec_source = spec, "flags" if spec is not None else ""
         if self.spec is None and run.recipe.is_file():
-            self.spec, self.spec_source = spec_from_recipe(run.load_recipe(), run.recipe), f"{run.recipe}"
+            self.spec, self.spec_source = input_spec(run.load_recipe()), str(run.recipe)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         # predict_on_batch runs one compiled step for the whole batch: far faster than model.predict's
@@ -127,17 +128,6 @@ def load_predictor(path, *, threads: int | None = None, spec: InputSpec | None =
         f"{path} is not a model edgecnn can compare (suffix {path.suffix or 'none'!r}); "
         f"give a {' or '.join(MODEL_SUFFIXES)} file"
     )
-
-
-def spec_from_recipe(recipe: dict, source="recipe") -> InputSpec:
-    """The input spec a run's model was trained with, from its resolved recipe."""
-    try:
-        model, inputs = recipe["model"], recipe["input"]
-        return InputSpec(height=int(model["size"]), width=int(model["size"]), channels=int(model["channels"]),
-                         channel_order=inputs["channel_order"], mean=tuple(inputs["mean"]),
-                         std=tuple(inputs["std"]), resize=inputs["resize"])
-    except (KeyError, TypeError):
-        raise RecipeError(f"{source} lacks model.size/channels or input.* settings; re-run 'edgecnn train'") from None
 
 
 def resolve_spec(predictor: Predictor, other: Predictor, flags: SpecFlags | None = None) -> str | None:

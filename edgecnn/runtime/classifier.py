@@ -23,7 +23,9 @@ from .preprocess import (InputConverter, InputSpec, dequantize_output, model_pix
 class TFLiteClassifier:
     def __init__(self, model_path, *, threads: int | None = None, delegate: str = "cpu", device: str | None = None,
                  delegate_path=None, fallback: str | None = None, labels: list[str] | None = None,
-                 spec: InputSpec | None = None):
+                 spec: InputSpec | None = None, spec_overrides: dict | None = None):
+        """``spec`` replaces the model's preprocessing entirely; ``spec_overrides`` (channel_order,
+        mean, std: CLI flags) replace only those fields, the size still coming from the model."""
         self.model_path = Path(model_path)
         self.loaded: LoadedInterpreter = load_interpreter(model_path, threads=threads, delegate=delegate,
                                                           device=device, delegate_path=delegate_path,
@@ -32,7 +34,7 @@ class TFLiteClassifier:
         self.warnings: list[str] = list(self.loaded.warnings)
         self.metadata: ModelMetadata | None = self._read_metadata()
         self.input_detail, self.output_detail = self._single_io()
-        self.spec = spec or self._spec_from_model()
+        self.spec = spec or self._spec_from_model(spec_overrides or {})
         self._check_spec_fits_input()
         self.num_classes = int(np.prod(self.output_detail["shape"][1:]))
         self.labels = self._labels(labels)
@@ -62,10 +64,19 @@ class TFLiteClassifier:
             inp, outputs = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()
         return inp, outputs[0]
 
-    def _spec_from_model(self) -> InputSpec:
+    def _spec_from_model(self, overrides: dict) -> InputSpec:
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(overrides) - {"channel_order", "mean", "std"}
+        if unknown:
+            raise ModelError(f"cannot override {', '.join(sorted(unknown))}; only channel_order, mean and std")
         if self.metadata is not None:
-            return InputSpec.from_metadata(self.metadata)
-        return InputSpec.from_input_shape(self.input_detail["shape"])
+            base = InputSpec.from_metadata(self.metadata)
+            if overrides:
+                self.warnings.append("--channel-order/--mean/--std override the preprocessing in the model's metadata")
+            return InputSpec.from_input_shape([1, base.height, base.width, base.channels], resize=base.resize,
+                                              **{"channel_order": base.channel_order, "mean": base.mean,
+                                                 "std": base.std, **overrides})
+        return InputSpec.from_input_shape(self.input_detail["shape"], **overrides)
 
     def _check_spec_fits_input(self) -> None:
         expected = [1, self.spec.height, self.spec.width, self.spec.channels]

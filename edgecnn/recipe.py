@@ -21,12 +21,13 @@ _OPTIONAL_NUMBER = (int, float, type(None))
 # section -> key -> (accepted types, default). The defaults make a small recipe valid.
 SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], object]]] = {
     "model": {
-        "architecture": ((str,), "mobilenet_v1"),
-        "alpha": (_NUMBER, 0.25),
+        "architecture": ((str,), "mobilenet_v1_tiny"),
+        # null: the registered architecture's own default (see `edgecnn models`).
+        "alpha": (_OPTIONAL_NUMBER, None),
         "size": ((int,), 96),
         "channels": ((int,), 3),
-        "depth": ((int, type(None)), None),
-        "dropout": (_NUMBER, 0.1),
+        "depth": (_OPTIONAL_NUMBER, None),
+        "dropout": (_OPTIONAL_NUMBER, None),
     },
     "input": {
         "channel_order": ((str,), "RGB"),

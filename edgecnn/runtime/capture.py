@@ -7,7 +7,8 @@ Capture runs in its own thread so that a camera is drained while the model works
 
 A live source that stops delivering (unplugged camera, dropped stream) is released and
 reopened with exponential backoff while the rest of the loop keeps running; each outage is
-one gap, and the first frame after it carries ``after_gap`` so smoothing can restart.
+one gap. Every frame carries the number of gaps before it (``gaps_before``), so the loop can
+restart smoothing after an outage even when the first frame after it was dropped.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Frame:
     image: np.ndarray  # BGR uint8
     captured_at: float  # time.perf_counter() when the source handed the frame over
     read_ms: float  # time spent in the source's read (decode, or waiting for the camera)
-    after_gap: bool = False
+    gaps_before: int = 0  # outages of the source before this frame
     name: str | None = None  # file name, for image folders
 
 
@@ -79,7 +80,6 @@ class CaptureThread(threading.Thread):
 
     def _capture(self) -> None:
         pace = _Pacer(self.source.fps) if self.realtime and self.source.fps else None
-        after_gap = False
         while not self.stop_event.is_set():
             if pace:
                 pace.wait(self.stop_event)
@@ -89,7 +89,6 @@ class CaptureThread(threading.Thread):
             if image is None:
                 if self.source.live:
                     self._reconnect()
-                    after_gap = True
                     continue
                 if self.loop and self.stats.frames > 0 and self.source.rewind():
                     self.stats.loops += 1
@@ -97,12 +96,11 @@ class CaptureThread(threading.Thread):
                 self.stats.ended = True
                 return
             frame = Frame(index=self.stats.frames, image=image, captured_at=read_done,
-                          read_ms=(read_done - started) * 1e3, after_gap=after_gap,
+                          read_ms=(read_done - started) * 1e3, gaps_before=self.stats.gaps,
                           name=_current_name(self.source))
             if not self.channel.put(frame):
                 return  # stopped while waiting for room
             self.stats.frames += 1
-            after_gap = False
 
     def _read(self):
         try:

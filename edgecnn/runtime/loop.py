@@ -209,12 +209,14 @@ def _workers(classifier, capture_out, results, stop: StopFlag, live: bool) -> li
 
 def _consume(classifier, results, outputs, options: LoopOptions, stop: StopFlag, stats: RunningStats,
              smoother: EmaSmoother) -> None:
+    gaps_seen = 0
     while True:
         work = results.get()
         if work is END:
             return
         started = time.perf_counter()
-        if work.frame.after_gap:
+        if work.frame.gaps_before != gaps_seen:
+            gaps_seen = work.frame.gaps_before
             smoother.reset()  # scores from before an outage say nothing about the scene now
         prediction = predict(smoother(work.scores), classifier.labels, k=options.top_k, threshold=options.threshold)
         ready = time.perf_counter()

@@ -84,13 +84,33 @@ def default_recipe() -> dict:
     return recipe
 
 
+# Recipes that ship with edgecnn (models/ in the source tree links to these files).
+BUILTIN_RECIPES = Path(__file__).parent / "recipes"
+
+
+def builtin_recipe_names() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_RECIPES.glob("*.yaml"))
+
+
+def find_recipe(name_or_path) -> Path:
+    """A recipe file: a path as given, or the name of a recipe that ships with edgecnn."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    builtin = BUILTIN_RECIPES / f"{path.stem}.yaml"
+    if path.suffix in ("", ".yaml") and path.parent == Path(".") and builtin.is_file():
+        return builtin
+    known = builtin_recipe_names()
+    raise RecipeError(
+        f"recipe {name_or_path} does not exist{closest(path.stem, known)}; give a YAML file or one of: {', '.join(known)}"
+    )
+
+
 def load_recipe(path) -> dict:
-    """Read, check and complete a recipe file; the result holds every key of SCHEMA."""
+    """Read, check and complete a recipe file (or a built-in recipe's name); it holds every key of SCHEMA."""
     import yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"recipe {path} does not exist; pick one from models/ (e.g. models/mobilenet_v1_025_96.yaml)")
+    path = find_recipe(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

@@ -84,3 +84,22 @@ def test_differences_list_what_changed():
     assert len(diffs) == 2
     assert any(d.startswith("train.epochs: run has 30, recipe has 3") for d in diffs)
     assert differences(a, a) == []
+
+
+def test_every_shipped_recipe_loads_and_models_links_to_it():
+    from pathlib import Path
+
+    from edgecnn.recipe import builtin_recipe_names
+
+    names = builtin_recipe_names()
+    assert {"mobilenet_v1_tiny_64", "mobilenet_v1_025_96", "mobilenet_v2_035_128",
+            "edgetpu_mobilenet_v1_050_128", "digits_demo"} <= set(names)
+    models = Path(__file__).parents[1] / "models"
+    for name in names:
+        assert load_recipe(name)["name"] == name
+        assert load_recipe(models / f"{name}.yaml")["name"] == name
+
+
+def test_recipe_names_are_suggested():
+    with pytest.raises(RecipeError, match=r"recipe digits_dmo does not exist \(did you mean 'digits_demo'\?\)"):
+        load_recipe("digits_dmo")

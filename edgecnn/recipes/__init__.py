@@ -1,0 +1,1 @@
+"""Recipes that ship with edgecnn; models/ in the source tree links here."""

@@ -20,3 +20,18 @@ def edgecnn_cache(tmp_path_factory):
         os.environ.pop("EDGECNN_CACHE", None)
     else:
         os.environ["EDGECNN_CACHE"] = previous
+
+
+# Settings of the shared tiny run: a real model trained on real digits in seconds (about 94% validation
+# accuracy). Tests that need a trained run use it rather than training their own.
+TINY_RUN = {"model": "mobilenet_v1_tiny", "size": 16, "epochs": 4, "batch_size": 32, "augment": False, "seed": 0}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, edgecnn_cache):
+    """A finished run directory (RunDir) of TINY_RUN on the built-in digits. Treat it as read-only:
+    copy it (shutil.copytree) before changing anything in it."""
+    from edgecnn.training.train import train_run
+
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    return train_run("digits", out, log=lambda message: None, **TINY_RUN)

@@ -36,3 +36,46 @@ def models(size, alpha, as_json):
         click.echo(f"{row['name']:<20} {row['family']:<14} {row['alpha']:>5g} {row['depth']:>5g} "
                    f"{row['params']:>10,} {row['macs'] / 1e6:>9.2f}  {row['description']}{mark}")
     click.echo(f"(params and multiply-accumulates per image at {size}x{size}x3, 10 classes)")
+
+
+@click.command("train")
+@click.argument("data")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run directory (default: runs/<DATA name>).")
+@click.option("--recipe", "recipe_file", type=click.Path(dir_okay=False), default=None,
+              help="Start from a recipe YAML (models/*.yaml); options below override it.")
+@click.option("--model", default=None, help="Architecture (see 'edgecnn models'); default mobilenet_v1_tiny.")
+@click.option("--alpha", type=float, default=None, help="Width multiplier (default: the model's own).")
+@click.option("--depth", type=float, default=None, help="Depth multiplier on blocks per stage (default: the model's own).")
+@click.option("--size", type=int, default=None, help="Input size in pixels (square); default 96.")
+@click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="3 for colour (default), 1 for grayscale.")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs (default 30; early stopping may end sooner).")
+@click.option("--batch-size", type=int, default=None, help="Batch size (default 32; global across GPUs).")
+@click.option("--lr", type=float, default=None, help="Peak learning rate of Adam with cosine decay (default 0.002).")
+@click.option("--label-smoothing", type=float, default=None, help="Label smoothing (default 0).")
+@click.option("--patience", type=int, default=None, help="Early stopping: epochs without validation progress (default 8).")
+@click.option("--seed", type=int, default=None, help="Seed of the split, initialisation and augmentation (default 0).")
+@click.option("--no-augment", is_flag=True, help="Switch off augmentation (flip, rotation, zoom, shift, brightness, contrast).")
+@click.option("--no-flip", is_flag=True, help="Keep augmentation but never mirror images (text, digits, signs).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its last completed epoch.")
+@click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
+@click.option("--mixed-precision", is_flag=True, help="mixed_float16 on a GPU (the softmax stays float32).")
+@click.option("--strategy", type=click.Choice(["default", "mirrored"]), default="default", show_default=True,
+              help="tf.distribute strategy; mirrored = all GPUs of this machine.")
+def train(data, out, recipe_file, model, alpha, depth, size, channels, epochs, batch_size, lr, label_smoothing,
+          patience, seed, no_augment, no_flip, resume, overwrite, mixed_precision, strategy):
+    """Train a float model from DATA: a folder with one sub-folder of images per class, or a built-in
+    dataset (digits, shapes). Writes the run directory that every later stage reads."""
+    from pathlib import Path
+
+    from ..recipe import load_recipe
+    from ..training.train import train_run
+
+    recipe = load_recipe(recipe_file) if recipe_file else None
+    out = out or str(Path("runs") / (Path(data).name or "run"))
+    run = train_run(data, out, recipe=recipe, resume=resume, overwrite=overwrite, mixed_precision=mixed_precision,
+                    strategy=strategy, flip=False if no_flip else None, model=model, alpha=alpha, depth=depth,
+                    size=size, channels=int(channels) if channels else None, epochs=epochs, batch_size=batch_size,
+                    lr=lr, label_smoothing=label_smoothing, patience=patience, seed=seed,
+                    augment=False if no_augment else None)
+    click.echo(f"next: edgecnn evaluate {run.path}", err=True)

@@ -85,6 +85,14 @@ def _hidden(path: Path, top: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(top).parts)
 
 
+def input_spec(recipe: dict) -> InputSpec:
+    """The model's input spec (size, channel order, normalization, resize) from a resolved recipe."""
+    model, inputs = recipe["model"], recipe["input"]
+    return InputSpec(height=model["size"], width=model["size"], channels=model["channels"],
+                     channel_order=inputs["channel_order"], mean=tuple(inputs["mean"]), std=tuple(inputs["std"]),
+                     resize=inputs["resize"])
+
+
 # --- decoding ----------------------------------------------------------------------------------
 
 def decode_items(items, spec: InputSpec, *, skip_unreadable: bool = True):

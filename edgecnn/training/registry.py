@@ -61,6 +61,8 @@ def register_model(name: str, *, family: str, description: str, **defaults):
 def get_spec(name: str) -> ModelSpec:
     """The registered spec of ``name``, or a one-line error that suggests the closest name."""
     if name not in MODELS:
+        from . import architectures  # noqa: F401  (registers the built-in models; imports TensorFlow)
+    if name not in MODELS:
         raise ModelError(f"unknown model {name!r}{closest(name, MODELS)}; "
                          f"'edgecnn models' lists the available ones: {', '.join(sorted(MODELS))}")
     return MODELS[name]

@@ -7,7 +7,8 @@ Threads and hand-offs (see ``channels``):
 - live sources (and ``--realtime``) run for latency: capture keeps only the newest frame and
   one worker preprocesses and infers it as soon as it is free, so a result is never about a
   stale frame.
-Postprocessing and output stay in the calling (main) thread: OpenCV windows must live there.
+Postprocessing runs in the thread that ran inference (a result is ready without waiting for the
+main thread); outputs run in the calling (main) thread, because OpenCV windows must live there.
 
 Every stage is timed per frame. Outputs get one call per frame and a summary at the end, also
 when the run is stopped by q/Esc, Ctrl-C, SIGTERM, ``max_frames`` or ``duration``. The loop
@@ -69,6 +70,8 @@ class Work:
     stages_ms: dict = dataclasses.field(default_factory=dict)
     tensor: np.ndarray | None = None
     scores: np.ndarray | None = None
+    prediction: Prediction | None = None
+    ready_at: float = 0.0  # time.perf_counter() when the prediction was ready
 
 
 @dataclasses.dataclass
@@ -164,9 +167,8 @@ def run_loop(classifier, source, outputs, options: LoopOptions, stop: StopFlag |
     results = Fifo(stop.event, maxsize=2)
     capture = CaptureThread(source, capture_out, stop.event, loop=options.loop, realtime=options.realtime,
                             backoff=options.backoff, warn=warn)
-    workers = _workers(classifier, capture_out, results, stop, live)
+    workers = _workers(classifier, capture_out, results, stop, live, options)
     stats = RunningStats()
-    smoother = EmaSmoother(options.smoothing)
     timer = threading.Timer(options.duration, stop.request, args=("duration",)) if options.duration else None
     started = time.perf_counter()
     summary: dict = {}
@@ -176,7 +178,7 @@ def run_loop(classifier, source, outputs, options: LoopOptions, stop: StopFlag |
         if timer:
             timer.daemon = True
             timer.start()
-        _consume(classifier, results, outputs, options, stop, stats, smoother)
+        _consume(results, outputs, options, stop, stats)
     finally:
         stop.request("end")  # no-op if a reason was already recorded
         if timer:
@@ -192,42 +194,54 @@ def run_loop(classifier, source, outputs, options: LoopOptions, stop: StopFlag |
     return summary
 
 
-def _workers(classifier, capture_out, results, stop: StopFlag, live: bool) -> list[StageWorker]:
+def _workers(classifier, capture_out, results, stop: StopFlag, live: bool, options: LoopOptions) -> list[StageWorker]:
     def preprocess(work: Work) -> None:
         work.tensor = classifier.preprocess_frame(work.frame.image)
 
     def inference(work: Work) -> None:
         work.scores = classifier.infer(work.tensor)
 
+    postprocess = _Postprocess(classifier.labels, options)
     if live:
         # One worker takes the newest frame only when it is free: lowest capture-to-result latency.
-        return [StageWorker("infer", [("preprocess", preprocess), ("inference", inference)], capture_out, results, stop)]
+        steps = [("preprocess", preprocess), ("inference", inference), ("postprocess", postprocess)]
+        return [StageWorker("infer", steps, capture_out, results, stop)]
     middle = Fifo(stop.event)
     return [StageWorker("preprocess", [("preprocess", preprocess)], capture_out, middle, stop),
-            StageWorker("inference", [("inference", inference)], middle, results, stop)]
+            StageWorker("inference", [("inference", inference), ("postprocess", postprocess)], middle, results, stop)]
 
 
-def _consume(classifier, results, outputs, options: LoopOptions, stop: StopFlag, stats: RunningStats,
-             smoother: EmaSmoother) -> None:
-    gaps_seen = 0
+class _Postprocess:
+    """Scores -> Prediction in the worker that ran inference, so a result is ready without
+    waiting for the main thread (which may be busy drawing the window)."""
+
+    def __init__(self, labels, options: LoopOptions):
+        self.labels, self.options = labels, options
+        self.smoother = EmaSmoother(options.smoothing)
+        self.gaps_seen = 0
+
+    def __call__(self, work: Work) -> None:
+        if work.frame.gaps_before != self.gaps_seen:
+            self.gaps_seen = work.frame.gaps_before
+            self.smoother.reset()  # scores from before an outage say nothing about the scene now
+        work.prediction = predict(self.smoother(work.scores), self.labels, k=self.options.top_k,
+                                  threshold=self.options.threshold)
+        work.ready_at = time.perf_counter()
+
+
+def _consume(results, outputs, options: LoopOptions, stop: StopFlag, stats: RunningStats) -> None:
     while True:
         work = results.get()
         if work is END:
             return
         started = time.perf_counter()
-        if work.frame.gaps_before != gaps_seen:
-            gaps_seen = work.frame.gaps_before
-            smoother.reset()  # scores from before an outage say nothing about the scene now
-        prediction = predict(smoother(work.scores), classifier.labels, k=options.top_k, threshold=options.threshold)
-        ready = time.perf_counter()
-        work.stages_ms["postprocess"] = (ready - started) * 1e3
         work.stages_ms["capture"] = work.frame.read_ms
-        latency_ms = (ready - work.frame.captured_at) * 1e3
-        result = FrameResult(frame=work.frame, prediction=prediction, stages_ms=work.stages_ms,
+        latency_ms = (work.ready_at - work.frame.captured_at) * 1e3
+        result = FrameResult(frame=work.frame, prediction=work.prediction, stages_ms=work.stages_ms,
                              latency_ms=latency_ms, fps=stats.fps)
         keep_going = all([output.write(result) is not False for output in outputs])
-        work.stages_ms["output"] = (time.perf_counter() - ready) * 1e3
-        stats.add(work.stages_ms, latency_ms, ready)
+        work.stages_ms["output"] = (time.perf_counter() - started) * 1e3
+        stats.add(work.stages_ms, latency_ms, work.ready_at)
         if not keep_going:
             stop.request("key")
             return

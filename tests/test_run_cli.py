@@ -180,3 +180,9 @@ def test_sigterm_stops_cleanly_and_flushes_the_summary(files):
     summary = json.loads(out.splitlines()[-1])
     assert summary["type"] == "summary" and summary["stopped_by"] == "signal SIGTERM"
     assert summary["frames"] >= 2 and "Traceback" not in err
+
+
+def test_failed_start_leaves_no_partial_recording(files, tmp_path):
+    result = invoke("run", files["model"], "--source", "7", "--headless", "--record", tmp_path / "never.avi")
+    assert result.exit_code == 2 and "cannot open camera 7" in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -81,7 +81,9 @@ def run(model, source, headless, as_json, record, max_frames, duration, threshol
             cleanup.callback(recorder.abort)  # no-op once the run closed it; drops a partial file otherwise
             outputs.append(recorder)
         if not headless:
-            outputs.insert(0, WindowOutput(f"edgecnn - {classifier.model_path.name}"))
+            window = WindowOutput(f"edgecnn - {classifier.model_path.name}")
+            cleanup.callback(window.close, {})  # idempotent; closes the window if the source never opened
+            outputs.insert(0, window)
         options = LoopOptions(max_frames=max_frames, duration=duration, top_k=top_k, threshold=threshold,
                               smoothing=smoothing, realtime=realtime, loop=loop)
         stop = StopFlag()

@@ -105,6 +105,7 @@ class RecordOutput:
         self._tmp = self._atomic.__enter__()  # checks the folder exists before the run starts
         self._writer = None
         self._size = None
+        self._finished = False
         self.frames = 0
 
     def write(self, result) -> bool:
@@ -124,6 +125,9 @@ class RecordOutput:
         return True
 
     def close(self, summary: dict) -> None:
+        if self._finished:
+            return
+        self._finished = True
         if self._writer is not None:
             self._writer.release()
         if self.frames == 0:
@@ -134,7 +138,10 @@ class RecordOutput:
         summary["recorded"] = str(self.path)
 
     def abort(self) -> None:
-        """Drop the partial recording (used when the run fails before it starts)."""
+        """Drop the partial recording if the run never closed it (it failed before starting)."""
+        if self._finished:
+            return
+        self._finished = True
         if self._writer is not None:
             self._writer.release()
         with contextlib.suppress(RuntimeUnavailable):

@@ -56,3 +56,106 @@ def _check_positive(option: str, value) -> None:
 
     if value is not None and value < 1:
         raise RecipeError(f"--{option} must be at least 1, got {value}")
+
+
+# --- qat ---------------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("run", type=click.Path(path_type=str))
+@click.option("--epochs", type=int, default=None, help="QAT fine-tune epochs. Default: the recipe's qat.epochs.")
+@click.option("--preserve-sparsity", is_flag=True,
+              help="Keep a pruned model's zeros through QAT (prune-preserving scheme); starts from pruned.keras.")
+@click.option("--from", "start", type=click.Choice(["float", "pruned"]), default=None,
+              help="Model to start from. Default: pruned.keras when the run has one, else float.keras.")
+@click.option("--batch-size", type=int, default=None, help="Default: the recipe's train.batch_size.")
+@click.option("--lr", "learning_rate", type=float, default=None,
+              help="QAT learning rate. Default: a twentieth of the training learning rate.")
+@click.option("--json", "as_json", is_flag=True, help="Print the QAT report as JSON.")
+def qat(run, epochs, preserve_sparsity, start, batch_size, learning_rate, as_json):
+    """Int8 quantization-aware training of RUN's float or pruned model; writes qat.keras and qat_report.json."""
+    from ..rundir import RunDir
+    from ..training.qat import qat_run
+
+    _check_positive("epochs", epochs)
+    _check_positive("batch-size", batch_size)
+    report = qat_run(run, epochs=epochs, preserve_sparsity=preserve_sparsity, start=start, batch_size=batch_size,
+                     learning_rate=learning_rate)
+    if as_json:
+        _echo_json(report)
+        return
+    acc = report["accuracy"]
+    click.echo(f"QAT from {report['start']} ({report['scheme']}), {report['epochs']} epoch(s)")
+    click.echo(f"test accuracy: float {acc['float']:.2%}, start {acc['start']:.2%}, QAT {acc['qat']:.2%} "
+               f"({acc['num_samples']} images)")
+    if report["preserve_sparsity"]:
+        kept = [name for name, value in report["sparsity"]["before"].items() if value > 0]
+        click.echo(f"sparsity kept in {len(kept)} pruned layer(s)")
+    click.echo(f"wrote {RunDir(run).qat_model} and {RunDir(run).qat_report.name}")
+
+
+# --- export ------------------------------------------------------------------------------------
+
+def _floats(option: str):
+    def parse(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            numbers = tuple(float(v) for v in value.split(","))
+        except ValueError:
+            raise click.BadParameter(f"give numbers separated by commas, e.g. --{option} 127.5,127.5,127.5") from None
+        return numbers
+
+    return parse
+
+
+def post_export_check(**gate_options):
+    """The check run on an exported file before it is renamed into place (None: no check).
+
+    The parity gate plugs in here: it receives the ExportResult (``result.path`` is the temporary
+    file, ``result.reference_path`` the float original, ``result.run`` the run) and raises
+    GateFailed to refuse the export; the temporary file is then removed.
+    """
+    return None
+
+
+@click.command()
+@click.argument("source", metavar="RUN_OR_KERAS", type=click.Path(path_type=str))
+@click.option("--quantize", type=click.Choice(["none", "fp32", "fp16", "dynamic", "int8"]), default=None,
+              help="none (float32), fp16, dynamic (int8 weights) or int8 (full integer, calibrated). "
+                   "Default: int8 for --target edgetpu, fp16 for gpu, else none.")
+@click.option("--io", type=click.Choice(["int8", "uint8", "float32"]), default=None,
+              help="Input/output type of an int8 model. Default: the recipe's export.io (int8).")
+@click.option("--target", type=click.Choice(["cpu", "gpu", "edgetpu"]), default="cpu", show_default=True,
+              help="edgetpu: full int8, static shapes, batch 1, op check (+ edgetpu_compiler when installed); "
+                   "gpu: float model checked against the GPU delegate's ops.")
+@click.option("--out", type=click.Path(path_type=str), default=None,
+              help="Output file. Default: RUN/model_<mode>.tflite, or beside the .keras file.")
+@click.option("--calibration-data", type=click.Path(path_type=str), default=None,
+              help="Folder of images (one sub-folder per class) for int8 calibration. Default: the run's train split.")
+@click.option("--labels", "labels_file", type=click.Path(path_type=str), default=None,
+              help="Text file with one label per line (for a .keras model; default: the calibration folder's classes).")
+@click.option("--from", "start", type=click.Choice(["float", "pruned", "qat"]), default=None,
+              help="Which of the run's models to export. Default: qat.keras for int8 when present, "
+                   "else pruned.keras, else float.keras.")
+@click.option("--mean", callback=_floats("mean"), default=None, help="A .keras model's input mean (0..255 scale), e.g. 127.5.")
+@click.option("--std", callback=_floats("std"), default=None, help="A .keras model's input std (0..255 scale), e.g. 127.5.")
+@click.option("--channel-order", type=click.Choice(["RGB", "BGR", "GRAY"]), default=None,
+              help="A .keras model's input channel order (default RGB, GRAY for 1 channel).")
+@click.option("--json", "as_json", is_flag=True, help="Print the export result as JSON.")
+def export(source, quantize, io, target, out, calibration_data, labels_file, start, mean, std, channel_order, as_json):
+    """Export a run or a .keras model to .tflite, with labels and preprocessing inside the file."""
+    from pathlib import Path
+
+    from ..training.export import ExportOptions, export as run_export, summary_lines
+
+    options = ExportOptions(
+        quantize=quantize, io=io, target=target, out=Path(out) if out else None,
+        calibration_data=Path(calibration_data) if calibration_data else None,
+        labels_file=Path(labels_file) if labels_file else None, start=start,
+        channel_order=channel_order, mean=mean, std=std)
+    result = run_export(source, options, post_check=post_export_check())
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    for line in summary_lines(result):
+        click.echo(line)

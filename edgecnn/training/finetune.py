@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from ..errors import DataError, RunDirError
-from ..runtime.preprocess import InputSpec, model_pixels_from_rgb, normalize, read_image
+from ..runtime.preprocess import InputSpec, normalize
 from .keras_compat import keras
 
 
@@ -38,19 +38,24 @@ class ImageSet:
 
 def load_images(items, spec: InputSpec, *, what: str = "images", limit: int | None = None,
                 seed: int = 0) -> ImageSet:
-    """(path, label) pairs read and resized for ``spec``; ``limit`` keeps a seeded random subset."""
+    """(path, label) pairs decoded and resized for ``spec``; ``limit`` keeps a seeded random subset.
+
+    Decoding is ``data.decode_items`` (the training loader's): unreadable files are skipped with
+    one counted warning, as in training.
+    """
+    from .data import decode_items, warn_skipped
+
     items = list(items)
     if not items:
         raise DataError(f"no {what} to load; check the run's split.json or the folder")
     if limit is not None and len(items) > limit:
         order = np.random.default_rng(seed).permutation(len(items))[:limit]
         items = [items[i] for i in sorted(order)]
-    pixels = np.empty((len(items), spec.height, spec.width, spec.channels), np.uint8)
-    labels = np.empty(len(items), np.int64)
-    for i, (path, label) in enumerate(items):
-        pixels[i] = model_pixels_from_rgb(read_image(path), spec)
-        labels[i] = label
-    return ImageSet(pixels, labels, spec)
+    pixels, kept, skipped = decode_items(items, spec)
+    warn_skipped(skipped)
+    if not kept:
+        raise DataError(f"none of the {len(items)} {what} could be read; check the files")
+    return ImageSet(pixels, np.array([label for _, label in kept], np.int64), spec)
 
 
 def load_split(run, split: str, spec: InputSpec, *, limit: int | None = None) -> ImageSet:

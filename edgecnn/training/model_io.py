@@ -52,6 +52,11 @@ def load_keras_model(path, *, quantized: bool = False):
             f"{path} was saved by Keras {version}; tensorflow-model-optimization needs Keras 2: rebuild the "
             "model with 'import tf_keras as keras' (pip install tf-keras) and save it again as .keras"
         )
+    from .qat import is_qat_archive, load_qat_model
+
+    if is_qat_archive(path):
+        # edgecnn's QAT archive (qat.keras): tfmot models do not survive a plain .keras round trip.
+        return load_qat_model(path)
     try:
         if quantized:
             import tensorflow_model_optimization as tfmot

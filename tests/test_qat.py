@@ -1,0 +1,134 @@
+"""Quantization-aware training: prune-preserving QAT keeps the zeros, the QAT archive reloads
+exactly, accuracy is recorded, and layers tfmot cannot quantize are named."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgecnn.cli import cli
+
+from optimize_helpers import make_run, write_digit_folder
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("qat")
+    return make_run(root / "run", write_digit_folder(root / "digits"))
+
+
+@pytest.fixture(scope="module")
+def pqat(run):
+    from edgecnn.training.prune import prune_run
+
+    prune_run(run, sparsity=0.5, epochs=1, progress=False)
+    result = CliRunner().invoke(cli, ["qat", str(run), "--preserve-sparsity", "--epochs", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_preserve_sparsity_keeps_every_pruned_layer_sparse(pqat):
+    before, after = pqat["sparsity"]["before"], pqat["sparsity"]["after"]
+    pruned = [name for name, value in before.items() if value > 0.4]
+    assert len(pruned) >= 3
+    for name in pruned:
+        assert after[name] == pytest.approx(before[name], abs=1e-9), name
+    assert pqat["scheme"] == "prune_preserve_8bit" and pqat["start"] == "pruned.keras"
+
+
+def test_qat_accuracy_is_recorded_on_the_test_split(run, pqat):
+    accuracy = pqat["accuracy"]
+    assert accuracy["split"] == "test" and accuracy["num_samples"] > 0
+    for key in ("float", "start", "qat"):
+        assert 0.0 <= accuracy[key] <= 1.0
+    assert json.loads((run / "qat_report.json").read_text())["accuracy"] == accuracy
+
+
+def test_qat_archive_reloads_the_same_model(run, pqat):
+    from edgecnn.training.finetune import load_split
+    from edgecnn.training.model_io import load_keras_model
+    from edgecnn.training.sources import input_spec
+    from edgecnn.rundir import RunDir
+
+    model = load_keras_model(run / "qat.keras")
+    wrappers = [type(layer).__name__ for layer in model.layers]
+    assert "QuantizeLayer" in wrappers and "QuantizeWrapperV2" in wrappers
+    images = load_split(RunDir(run), "test", input_spec(RunDir(run).load_recipe()))
+    scores = np.asarray(model(images.inputs(0, 8), training=False))
+    again = np.asarray(load_keras_model(run / "qat.keras")(images.inputs(0, 8), training=False))
+    np.testing.assert_array_equal(scores, again)
+    assert scores.shape == (min(8, len(images)), 4)
+
+
+def test_qat_model_converts_to_a_real_int8_graph(run, pqat):
+    # The QAT model's simulated ranges become a full-integer graph: every tensor between the
+    # int8 input and output is int8 (int32 only for biases).
+    from edgecnn.runtime.inspect import inspect_bytes
+    from edgecnn.training.convert import convert
+    from edgecnn.training.model_io import load_keras_model
+
+    data = convert(load_keras_model(run / "qat.keras"), "int8", io="int8")
+    info = inspect_bytes(data)
+    assert info["inputs"][0]["dtype"] == "int8" and info["outputs"][0]["dtype"] == "int8"
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"} <= set(info["ops"])
+    assert not info["float_tensors"]
+
+
+def test_default_scheme_loses_zeros_and_the_check_says_so():
+    from edgecnn.errors import ModelError
+    from edgecnn.training.qat import check_sparsity_kept
+
+    check_sparsity_kept({"a": 0.5, "b": 0.0}, {"a": 0.5, "b": 0.0})
+    with pytest.raises(ModelError, match="QAT lost the pruned zeros of 1 layer"):
+        check_sparsity_kept({"a": 0.5, "b": 0.0}, {"a": 0.01, "b": 0.0})
+
+
+def test_unsupported_layer_is_named_with_the_reason():
+    from edgecnn.errors import ModelError
+    from edgecnn.training.keras_compat import keras
+    from edgecnn.training.qat import quantize_for_training
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.LayerNormalization(name="norm")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
+    with pytest.raises(ModelError, match=r"cannot quantize layer 'norm' \(LayerNormalization\): tfmot's 8-bit scheme"):
+        quantize_for_training(model)
+
+
+def test_lambda_layer_is_refused_by_name():
+    from edgecnn.errors import ModelError
+    from edgecnn.training.keras_compat import keras
+    from edgecnn.training.qat import quantize_for_training
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Lambda(lambda t: t * 2.0, name="double")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    with pytest.raises(ModelError, match="layer 'double' is a Lambda layer"):
+        quantize_for_training(model)
+
+
+def test_preserve_sparsity_needs_a_pruned_model(tmp_path, run):
+    import shutil
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("recipe.yaml", "labels.txt", "split.json", "float.keras"):
+        shutil.copy(run / name, bare / name)
+    result = CliRunner().invoke(cli, ["qat", str(bare), "--preserve-sparsity"])
+    assert result.exit_code == 2
+    assert "has no pruned.keras; run 'edgecnn prune" in result.output
+    assert not (bare / "qat.keras").exists()
+
+
+def test_preserve_sparsity_from_float_is_contradictory(run):
+    result = CliRunner().invoke(cli, ["qat", str(run), "--preserve-sparsity", "--from", "float"])
+    assert result.exit_code == 2
+    assert "--preserve-sparsity keeps a pruned model's zeros" in result.output

@@ -1,0 +1,66 @@
+"""``edgecnn benchmark RUN``: every format of a run side by side (training half: exports need TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+TABLE_COLUMNS = (
+    ("format", "format"), ("status", "status"), ("accuracy_pct", "accuracy %"), ("agreement_pct", "top-1 agree %"),
+    ("size_kb", "size KB"), ("gzip_kb", "gzip KB"), ("latency_ms_p50", "p50 ms"), ("file", "file"),
+)
+
+
+@click.command("benchmark")
+@click.argument("run")
+@click.option("--threads", type=int, default=None,
+              help="Interpreter threads for the latency column. Default: the recipe's benchmark.threads (2).")
+@click.option("--formats", "formats_text", default=None,
+              help="Comma-separated subset of keras,fp32,fp16,dynamic,int8,int8-qat,pruned-int8 (default: all).")
+@click.option("--runs", type=int, default=100, show_default=True, help="Timed invokes per format.")
+@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed invokes before timing.")
+@click.option("--no-export", "no_export", is_flag=True,
+              help="Only measure the files already in the run; say which are missing instead of exporting them.")
+@click.option("--json", "as_json", is_flag=True, help="Print benchmark.json on stdout.")
+def benchmark(run, threads, formats_text, runs, warmup, no_export, as_json):
+    """Accuracy, top-1 agreement, size, gzip size and p50 latency of every format of RUN.
+
+    Writes benchmark.json, benchmark.csv and benchmark.png (accuracy against latency) into RUN.
+    A format that cannot be made or measured shows why in its status instead of stopping the table.
+    """
+    from ..rundir import RunDir
+    from ..runtime.profile_reports import format_table
+    from ..training.benchmark import (BenchmarkSettings, benchmark_run, parse_formats, progress_to_stderr,
+                                      write_artifacts)
+
+    formats = parse_formats(formats_text)
+    if threads is None:
+        rundir = RunDir(run)
+        recipe = rundir.load_recipe() if rundir.exists() else {}
+        threads = int((recipe.get("benchmark") or {}).get("threads") or 2)
+    settings = BenchmarkSettings(threads=threads, runs=runs, warmup=warmup, export_missing=not no_export)
+    result = benchmark_run(run, formats, settings, progress=progress_to_stderr)
+    paths = write_artifacts(run, result)
+    click.echo(f"wrote {paths['json']}, {paths['csv'].name} and {paths['png'].name}", err=True)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    rows = [_display_row(row) for row in result["rows"]]
+    click.echo(f"{result['run']}: {result['test_images']} test images, latency at {result['threads']} thread(s), "
+               f"{result['environment']['cpu_model']}")
+    click.echo(format_table(TABLE_COLUMNS, rows))
+    for row in result["rows"]:
+        if row["status"] != "ok":
+            click.echo(f"{row['format']}: {row['status']}: {row['note']}")
+
+
+def _display_row(row: dict) -> dict:
+    def pct(value):
+        return None if value is None else 100.0 * value
+
+    def kb(value):
+        return None if value is None else value / 1024.0
+
+    return {**row, "accuracy_pct": pct(row["accuracy"]), "agreement_pct": pct(row["top1_agreement"]),
+            "size_kb": kb(row["size_bytes"]), "gzip_kb": kb(row["gzip_bytes"])}

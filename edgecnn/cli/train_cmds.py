@@ -79,3 +79,41 @@ def train(data, out, recipe_file, model, alpha, depth, size, channels, epochs, b
                     lr=lr, label_smoothing=label_smoothing, patience=patience, seed=seed,
                     augment=False if no_augment else None)
     click.echo(f"next: edgecnn evaluate {run.path}", err=True)
+
+
+@click.command("evaluate")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--data", default=None, help="Evaluate on another class-folder tree with the run's classes.")
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True,
+              help="Which split of the run to evaluate (ignored with --data).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
+def evaluate(run, data, split, as_json):
+    """Accuracy, per-class precision/recall/F1 and confusion matrix of RUN's float model."""
+    from ..training.evaluate import evaluate_run
+
+    result = evaluate_run(run, data=data, split=split)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(format_evaluation(result))
+
+
+def format_evaluation(result: dict) -> str:
+    """The terminal table of an evaluation: accuracy, per-class scores, and the confusion matrix (up to 20 classes)."""
+    where = f"split {result['split']}" if "split" in result else result["data"]
+    lines = [f"{result['run']} ({result['model']}) on {where}: accuracy {result['accuracy']:.4f} "
+             f"over {result['num_samples']} images", ""]
+    width = max(9, *(len(label) for label in result["labels"]))
+    lines.append(f"{'class':<{width}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}")
+    rows = list(result["per_class"].items()) + [("macro avg", result["macro_avg"]),
+                                                ("weighted", result["weighted_avg"])]
+    for label, s in rows:
+        lines.append(f"{label:<{width}} {s['precision']:>9.4f} {s['recall']:>9.4f} {s['f1']:>9.4f} {s['support']:>8}")
+    if len(result["labels"]) <= 20:
+        lines += ["", "confusion matrix (rows: true, columns: predicted)"]
+        cell = max(4, *(len(str(v)) for row in result["confusion_matrix"] for v in row), *(len(label) for label in result["labels"])) + 1
+        lines.append(" " * width + "".join(f"{label:>{cell}}" for label in result["labels"]))
+        for label, row in zip(result["labels"], result["confusion_matrix"]):
+            lines.append(f"{label:<{width}}" + "".join(f"{v:>{cell}}" for v in row))
+    lines += ["", f"wrote {result['files']['json']} and {result['files']['confusion_matrix_png']}"]
+    return "\n".join(lines)

@@ -56,8 +56,11 @@ def resolve_data(data) -> tuple[Path, str | None]:
                     f"or a built-in dataset: {', '.join(BUILTIN_DATASETS)}")
 
 
-def scan_folder(root) -> ImageFolder:
-    """Class folders and their image files; the checks that need no decoding."""
+def scan_folder(root, *, min_classes: int = 2) -> ImageFolder:
+    """Class folders and their image files; the checks that need no decoding.
+
+    ``min_classes=1`` for evaluation data, where one class of a trained model may be tested alone.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist; give a folder with one sub-folder per class")
@@ -66,7 +69,7 @@ def scan_folder(root) -> ImageFolder:
         loose = sum(1 for p in root.iterdir() if p.is_file() and is_image_file(p))
         found = f"it holds {loose} images but no sub-folders" if loose else "it is empty"
         raise DataError(f"data folder {root} has no class folders ({found}); {_LAYOUT_HINT}")
-    if len(class_dirs) == 1:
+    if len(class_dirs) < min_classes:
         raise DataError(f"data folder {root} has only one class folder ({class_dirs[0].name}); "
                         "a classifier needs at least 2: add a folder of images per class")
     items, ignored = [], 0

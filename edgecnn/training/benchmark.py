@@ -331,11 +331,19 @@ def write_plot(path: Path, result: dict) -> Path:
               and r["latency_ms_p50"] is not None]
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
     try:
-        for row in points:
+        # Formats often land on top of each other (same accuracy, similar latency): stagger the labels.
+        offsets = [(6, 6), (6, -14), (6, 18), (6, -26)]
+        for i, row in enumerate(sorted(points, key=lambda r: r["latency_ms_p50"])):
             marker = "s" if row["format"] == "keras" else "o"
-            ax.scatter(row["latency_ms_p50"], 100 * row["accuracy"], marker=marker, s=40)
-            ax.annotate(row["format"], (row["latency_ms_p50"], 100 * row["accuracy"]), textcoords="offset points",
-                        xytext=(5, 4), fontsize=9)
+            xy = (row["latency_ms_p50"], 100 * row["accuracy"])
+            ax.scatter(*xy, marker=marker, s=40)
+            ax.annotate(row["format"], xy, textcoords="offset points", xytext=offsets[i % len(offsets)], fontsize=9,
+                        arrowprops={"arrowstyle": "-", "alpha": 0.4, "lw": 0.6})
+        if points:
+            accuracies = [100 * r["accuracy"] for r in points]
+            middle = (max(accuracies) + min(accuracies)) / 2
+            half = max(1.0, (max(accuracies) - min(accuracies)) * 0.7)  # at least +-1 point, so noise looks small
+            ax.set_ylim(middle - half, middle + half)
         if not points:
             ax.text(0.5, 0.5, "no format has both accuracy and latency", ha="center", transform=ax.transAxes)
         elif any(r["format"] == "keras" for r in points):

@@ -108,14 +108,19 @@ def _floats(option: str):
     return parse
 
 
-def post_export_check(**gate_options):
+def post_export_check(*, parity: bool = True, as_json: bool = False, **gate_options):
     """The check run on an exported file before it is renamed into place (None: no check).
 
     The parity gate plugs in here: it receives the ExportResult (``result.path`` is the temporary
     file, ``result.reference_path`` the float original, ``result.run`` the run) and raises
     GateFailed to refuse the export; the temporary file is then removed.
     """
-    return None
+    if not parity:
+        return None
+    from ..training.export_parity import parity_post_check
+
+    # With --json, stdout carries only the export result; the parity report goes to stderr.
+    return parity_post_check(echo=lambda text: click.echo(text, err=as_json), **gate_options)
 
 
 @click.command()
@@ -141,19 +146,37 @@ def post_export_check(**gate_options):
 @click.option("--std", callback=_floats("std"), default=None, help="A .keras model's input std (0..255 scale), e.g. 127.5.")
 @click.option("--channel-order", type=click.Choice(["RGB", "BGR", "GRAY"]), default=None,
               help="A .keras model's input channel order (default RGB, GRAY for 1 channel).")
+@click.option("--max-disagreement", type=float, default=None,
+              help="Refuse the export (exit 3, no file) when more than this fraction of the run's test images "
+                   "change top-1 class against the float model (0.01 = 1%).")
+@click.option("--max-accuracy-drop", type=float, default=None,
+              help="Refuse the export (exit 3, no file) when test accuracy drops by more than this many "
+                   "percentage points against the float model.")
+@click.option("--no-parity", is_flag=True,
+              help="Skip the parity check that follows every quantized export of a run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export result as JSON.")
-def export(source, quantize, io, target, out, calibration_data, labels_file, start, mean, std, channel_order, as_json):
-    """Export a run or a .keras model to .tflite, with labels and preprocessing inside the file."""
+def export(source, quantize, io, target, out, calibration_data, labels_file, start, mean, std, channel_order,
+           max_disagreement, max_accuracy_drop, no_parity, as_json):
+    """Export a run or a .keras model to .tflite, with labels and preprocessing inside the file.
+
+    Every quantized export of a run is then checked against the run's float model on its test split
+    (edgecnn parity); the report is saved as parity_<mode>.json in the run.
+    """
     from pathlib import Path
 
     from ..training.export import ExportOptions, export as run_export, summary_lines
+    from ..training.export_parity import check_export_gate_options
+
+    check_export_gate_options(enabled=not no_parity, max_disagreement=max_disagreement,
+                              max_accuracy_drop=max_accuracy_drop, mode=quantize, target=target)
 
     options = ExportOptions(
         quantize=quantize, io=io, target=target, out=Path(out) if out else None,
         calibration_data=Path(calibration_data) if calibration_data else None,
         labels_file=Path(labels_file) if labels_file else None, start=start,
         channel_order=channel_order, mean=mean, std=std)
-    result = run_export(source, options, post_check=post_export_check())
+    result = run_export(source, options, post_check=post_export_check(
+        parity=not no_parity, as_json=as_json, max_disagreement=max_disagreement, max_accuracy_drop=max_accuracy_drop))
     if as_json:
         _echo_json(result.to_dict())
         return

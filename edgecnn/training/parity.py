@@ -348,5 +348,5 @@ def format_report(report: ParityReport) -> str:
                          f"{d['candidate']} ({d['candidate_score']:.2f}){truth}")
         more = len(report.disagreements) - SHOWN_DISAGREEMENTS
         if more > 0:
-            lines.append(f"    ... and {more} more (all of them in --json)")
+            lines.append(f"    ... and {more} more")
     return "\n".join(lines)

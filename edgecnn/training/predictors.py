@@ -16,7 +16,6 @@ metadata) gets one from ``resolve_spec``: flags first, then the other model's no
 from __future__ import annotations
 
 import dataclasses
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -62,10 +61,12 @@ class KerasPredictor(Predictor):
 
     def __init__(self, path: Path, spec: InputSpec | None = None, labels: list[str] | None = None):
         from .model_io import load_keras_model
+        from .qat import is_qat_archive, load_qat_model
 
         self.path = path
-        quantized = _is_qat_archive(path)
-        self.model = load_keras_model(path, quantized=quantized)
+        # edgecnn's qat.keras is its own archive (start model + QAT weights, see training.qat).
+        quantized = is_qat_archive(path)
+        self.model = load_qat_model(path) if quantized else load_keras_model(path)
         self.description = "Keras QAT" if quantized else "Keras float"
         shape = self.model.input_shape
         if isinstance(shape, list) or len(self.model.outputs) != 1:
@@ -183,16 +184,6 @@ def _image_shape(shape, path: Path) -> tuple[int, int, int]:
             f"{path} has input shape {list(shape)}; parity needs a fixed-size image input (N, height, width, 1 or 3)"
         )
     return tuple(dims)
-
-
-def _is_qat_archive(path: Path) -> bool:
-    """True when a .keras archive holds tfmot's quantize wrappers (a QAT model needs their scope to load)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            config = archive.read("config.json").decode("utf-8", "replace")
-    except (zipfile.BadZipFile, KeyError, OSError):
-        return False  # load_keras_model reports what is wrong with the file
-    return "QuantizeWrapper" in config or "QuantizeLayer" in config
 
 
 def _tflite_description(md, input_detail: dict, output_detail: dict) -> str:

@@ -53,19 +53,24 @@ class LayerError:
     tensor_name: str
 
 
-def diagnose_layers(keras_model, calibration: np.ndarray, debug_inputs: np.ndarray) -> list[LayerError]:
+def diagnose_layers(keras_model, representative, debug_inputs: np.ndarray) -> list[LayerError]:
     """Per-layer int8 error of ``keras_model``, worst first.
 
-    ``calibration``: the representative inputs the export calibrates with (normalized float32,
-    (N, h, w, c)); ``debug_inputs``: the images to measure the error on (e.g. the parity images).
+    ``representative``: the converter's representative dataset (a generator function, as the
+    export's ``Calibration.representative_dataset()`` gives; or an array of normalized inputs);
+    ``debug_inputs``: the normalized images to measure the error on (e.g. the parity images).
     """
     from .keras_compat import tf
 
-    if len(calibration) == 0 or len(debug_inputs) == 0:
-        raise ModelError("per-layer diagnosis needs calibration and debug images; none were given")
+    if len(debug_inputs) == 0:
+        raise ModelError("per-layer diagnosis needs images to measure on; none were given")
+    if isinstance(representative, np.ndarray):
+        representative = _dataset(representative)
+    # The debugger sets the converter's input/output types itself; we give it what the export
+    # calibrates with, so the debug model's ranges are the exported model's.
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = _dataset(calibration)
+    converter.representative_dataset = representative
     with warnings.catch_warnings():
         # The debugger runs tf.lite.Interpreter, which warns on every use in TF 2.21.
         warnings.simplefilter("ignore")
@@ -171,9 +176,9 @@ def per_layer_report(reference, candidate, data, run=None) -> tuple[Path, str]:
     from .parity import report_name
 
     model, spec, where = _float_keras_model(reference, candidate, run)
-    calibration, calibration_source = _calibration(run, spec, data)
+    representative, calibration_source = _calibration(run, spec, data)
     debug_inputs = _prepared(data.paths[:DEBUG_SAMPLES], spec)
-    rows = diagnose_layers(model, calibration, debug_inputs)
+    rows = diagnose_layers(model, representative, debug_inputs)
     folder = run.path if run is not None else Path(candidate.path).parent
     csv_path = write_layer_csv(rows, folder / f"parity_layers_{report_name(candidate.path)}.csv")
     header = (f"per-layer int8 error of {where}, calibrated on {calibration_source}, "
@@ -184,21 +189,31 @@ def per_layer_report(reference, candidate, data, run=None) -> tuple[Path, str]:
 
 
 def _float_keras_model(reference, candidate, run):
+    """The float Keras model the candidate was quantized from: the run's pruned.keras when the
+    candidate's metadata says so, else a float Keras model given, else the run's float.keras."""
+    from .model_io import load_keras_model
+    from .sources import input_spec
+
+    metadata = getattr(getattr(candidate, "classifier", None), "metadata", None)
+    from_pruned = metadata is not None and "pruned" in (metadata.quantization_source or "")
+    if run is not None and from_pruned and run.pruned_model.is_file():
+        return load_keras_model(run.pruned_model), input_spec(run.load_recipe()), str(run.pruned_model)
     for p in (reference, candidate):
         if p.kind == "keras" and p.description == "Keras float":
             return p.model, p.spec, str(p.path)
     if run is not None and run.float_model.is_file():
-        from .model_io import load_keras_model
-        from .sources import input_spec
-
         return load_keras_model(run.float_model), input_spec(run.load_recipe()), str(run.float_model)
     raise ModelError("--per-layer needs the float Keras model: pass it as REFERENCE, or --data a run directory "
                      "that has float.keras")
 
 
-def _calibration(run, spec, data) -> tuple[np.ndarray, str]:
+def _calibration(run, spec, data):
+    """The export's own representative data for a run; the parity images otherwise."""
     if run is not None:
-        return _run_calibration(run, spec), f"{run.path.name}'s training split (as the export does)"
+        from . import calibration
+
+        chosen = calibration.from_run(run, spec)
+        return chosen.representative_dataset(), f"{len(chosen.images)} images of the {chosen.source} (as the export)"
     return _prepared(data.paths[:DEBUG_SAMPLES], spec), "the parity images (no run given)"
 
 
@@ -206,13 +221,3 @@ def _prepared(paths, spec) -> np.ndarray:
     from ..runtime.preprocess import prepare_image, read_image
 
     return np.stack([prepare_image(read_image(p), spec) for p in paths])
-
-
-CALIBRATION_SAMPLES = 100
-
-
-def _run_calibration(run, spec) -> np.ndarray:
-    items = run.split_items("train")
-    rng = np.random.default_rng(0)
-    chosen = sorted(rng.choice(len(items), size=min(CALIBRATION_SAMPLES, len(items)), replace=False))
-    return _prepared([items[i][0] for i in chosen], spec)

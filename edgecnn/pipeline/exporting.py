@@ -1,0 +1,44 @@
+"""The pipeline's export and benchmark steps: thin calls into the training half's own modules.
+
+Export goes through ``training.export.export`` with the same parity post-check that
+``edgecnn export`` uses, gated by the recipe's ``parity`` section: a failing gate raises
+``GateFailed`` and leaves no file, so the pipeline stops there with exit code 3 and a resumed
+pipeline tries that export again.
+"""
+
+from __future__ import annotations
+
+from ..rundir import RunDir
+
+
+def export_with_parity(run: RunDir, mode: str, recipe: dict, *, log):
+    from ..training.export import ExportOptions, export
+    from ..training.export_parity import parity_post_check
+
+    section, gates = recipe["export"], recipe["parity"]
+    quantized = mode != "fp32"
+    options = ExportOptions(quantize=mode, io=section["io"] if mode == "int8" else None,
+                            target=_target_for(mode, section["target"]))
+    check = parity_post_check(max_disagreement=gates["max_disagreement"] if quantized else None,
+                              max_accuracy_drop=gates["max_accuracy_drop"] if quantized else None,
+                              threads=recipe["benchmark"]["threads"], echo=log)
+    result = export(run.path, options, post_check=check)
+    log(f"wrote {result.path} ({result.size_bytes:,} bytes, gzip {result.gzip_bytes:,}; {result.quantization_source})")
+    return result
+
+
+def _target_for(mode: str, target: str) -> str:
+    # The recipe's target applies to the modes that can run there; an fp32 reference export stays on the CPU.
+    if target == "gpu" and mode not in ("fp32", "fp16"):
+        return "cpu"
+    return target
+
+
+def benchmark(run: RunDir, recipe: dict, *, log) -> dict:
+    from ..training.benchmark import BenchmarkSettings, benchmark_run, parse_formats, write_artifacts
+
+    section = recipe["benchmark"]
+    formats = parse_formats(",".join(section["formats"]) if section["formats"] else None)
+    result = benchmark_run(run.path, formats, BenchmarkSettings(threads=section["threads"]), progress=log)
+    write_artifacts(run.path, result)
+    return result

@@ -1,0 +1,92 @@
+"""Run a recipe's stages in order, skipping those whose artifacts are already there.
+
+``--resume`` continues a run made with the same recipe; a run made with a different one is
+refused with the keys that differ, because mixing stages of two recipes would produce a model
+that neither describes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ..errors import RunDirError
+from ..recipe import SCHEMA, load_recipe
+from ..rundir import RunDir
+from .stages import Context, artifact_is_valid, stages_for
+
+
+def recipe_differences(saved: dict, wanted: dict) -> list[str]:
+    """Keys the wanted recipe sets (not None) to something other than what the run was made with."""
+    diffs = []
+    for section, keys in SCHEMA.items():
+        for key in keys:
+            want = wanted.get(section, {}).get(key)
+            have = saved.get(section, {}).get(key)
+            if want is not None and want != have:
+                diffs.append(f"{section}.{key} (run: {have!r}, recipe: {want!r})")
+    return diffs
+
+
+def check_run_dir(run: RunDir, recipe: dict, data: str, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix runs: an existing run needs --resume with the same recipe and data, or --overwrite."""
+    if resume and overwrite:
+        raise RunDirError("--resume and --overwrite contradict each other; pick one")
+    if not run.exists():
+        if resume and run.path.exists() and any(run.path.iterdir()):
+            raise RunDirError(f"{run.path} holds no edgecnn run to resume (no recipe.yaml); choose an empty --out")
+        return
+    if overwrite:
+        return
+    if not resume:
+        raise RunDirError(f"{run.path} already holds a run; pass --resume to continue it or --overwrite to start again")
+    saved = run.load_recipe()
+    diffs = recipe_differences(saved, recipe)
+    saved_data = saved.get("run", {}).get("data")
+    if saved_data is not None and str(saved_data) != str(data):
+        diffs.append(f"data (run: {saved_data!r}, now: {str(data)!r})")
+    if diffs:
+        raise RunDirError(f"cannot resume {run.path}: it was made with a different recipe: {'; '.join(diffs)}; "
+                          "use the original recipe, or --overwrite to start again")
+
+
+def run_pipeline(recipe_or_path, data: str, out, *, resume: bool = False, overwrite: bool = False,
+                 log=None) -> RunDir:
+    """Run every stage the recipe asks for; returns the run directory."""
+    log = log or _stderr
+    recipe = load_recipe(recipe_or_path) if not isinstance(recipe_or_path, dict) else recipe_or_path
+    run = RunDir(out)
+    check_run_dir(run, recipe, data, resume=resume, overwrite=overwrite)
+    if overwrite and run.exists():
+        _empty(run)
+    ctx = Context(run=run, recipe=recipe, data=str(data), log=log)
+    stages = stages_for(recipe)
+    for number, stage in enumerate(stages, 1):
+        artifact = stage.artifact(ctx)
+        prefix = f"[{number}/{len(stages)}] {stage.name}"
+        if artifact_is_valid(artifact):
+            log(f"{prefix}: done already ({artifact.name} present), skipped")
+            continue
+        log(f"{prefix} ...")
+        started = time.perf_counter()
+        stage.execute(ctx)
+        log(f"{prefix}: done in {time.perf_counter() - started:.1f}s -> {artifact.name}")
+    from ..report import build_report
+
+    report = build_report(run.path)
+    log(f"report: {report}")
+    return run
+
+
+def _empty(run: RunDir) -> None:
+    import shutil
+
+    for child in run.path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

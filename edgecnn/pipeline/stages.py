@@ -1,0 +1,123 @@
+"""The pipeline's stages: each a function from the run directory's artifacts to a new artifact.
+
+A stage is done when its artifact is present and valid; ``run_pipeline`` skips it then, so a
+pipeline interrupted at any point (Ctrl-C, a killed process, a failed gate) continues where it
+stopped. Every artifact is written atomically by the stage itself, so "present" never means
+"half-written".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable
+
+from ..errors import EdgecnnError
+from ..rundir import RunDir
+
+
+@dataclasses.dataclass
+class Context:
+    """What every stage may read: the run, the resolved recipe, the data and where to log."""
+
+    run: RunDir
+    recipe: dict
+    data: str
+    log: Callable[[str], None]
+
+
+@dataclasses.dataclass
+class Stage:
+    name: str
+    # The file whose valid presence means the stage is done.
+    artifact: Callable[[Context], Path]
+    execute: Callable[[Context], object]
+    # Whether the recipe asks for this stage at all (pruning with sparsity null does not).
+    wanted: Callable[[dict], bool] = lambda recipe: True
+
+
+# --- validity checks: cheap, and never trusting a file just because it exists -------------------
+
+def artifact_is_valid(path: Path) -> bool:
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    if path.suffix == ".json":
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return False
+    elif path.suffix == ".tflite":
+        from ..runtime.tflite_file import check_tflite_bytes
+
+        try:
+            check_tflite_bytes(path.read_bytes(), path.name)
+        except EdgecnnError:
+            return False
+    elif path.suffix == ".keras":
+        import zipfile
+
+        return zipfile.is_zipfile(path)
+    return True
+
+
+# --- the stages ------------------------------------------------------------------------------------
+
+def _train(ctx: Context):
+    from ..training.train import train_run
+
+    # Checkpoints without a finished float model: an interrupted training, continued from its last epoch.
+    resume = ctx.run.checkpoints.is_dir() and any(ctx.run.checkpoints.iterdir())
+    return train_run(ctx.data, ctx.run.path, recipe=ctx.recipe, resume=resume, overwrite=not resume)
+
+
+def _evaluate(ctx: Context):
+    from ..training.evaluate import evaluate_run
+
+    return evaluate_run(ctx.run.path)
+
+
+def _prune(ctx: Context):
+    from ..training.prune import prune_run
+
+    section = ctx.recipe["prune"]
+    return prune_run(ctx.run.path, sparsity=section["sparsity"], epochs=section["epochs"])
+
+
+def _qat(ctx: Context):
+    from ..training.qat import qat_run
+
+    section = ctx.recipe["qat"]
+    preserve = bool(section["preserve_sparsity"] and ctx.recipe["prune"]["sparsity"] is not None)
+    return qat_run(ctx.run.path, epochs=section["epochs"], preserve_sparsity=preserve)
+
+
+def _export_stage(mode: str) -> Stage:
+    def execute(ctx: Context):
+        from .exporting import export_with_parity
+
+        return export_with_parity(ctx.run, mode, ctx.recipe, log=ctx.log)
+
+    def artifact(ctx: Context) -> Path:
+        return ctx.run.export_path(mode)
+
+    return Stage(name=f"export {mode}", artifact=artifact, execute=execute)
+
+
+def _benchmark(ctx: Context):
+    from .exporting import benchmark
+
+    return benchmark(ctx.run, ctx.recipe, log=ctx.log)
+
+
+def stages_for(recipe: dict) -> list[Stage]:
+    """The stages a recipe asks for, in order."""
+    stages = [
+        Stage("train", lambda ctx: ctx.run.float_model, _train),
+        Stage("evaluate", lambda ctx: ctx.run.evaluation, _evaluate),
+        Stage("prune", lambda ctx: ctx.run.pruned_model, _prune, lambda r: r["prune"]["sparsity"] is not None),
+        Stage("qat", lambda ctx: ctx.run.qat_model, _qat, lambda r: r["qat"]["enabled"]),
+    ]
+    stages += [_export_stage(mode) for mode in recipe["export"]["modes"]]
+    stages.append(Stage("benchmark", lambda ctx: ctx.run.benchmark_json, _benchmark))
+    return [stage for stage in stages if stage.wanted(recipe)]

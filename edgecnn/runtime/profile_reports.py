@@ -49,8 +49,10 @@ def model_key(report: dict) -> tuple[str, str]:
     """(id, display name) of the model a report measured."""
     model = report.get("model") if isinstance(report.get("model"), dict) else {}
     ident = model.get("id") or model.get("sha256") or model.get("name") or "?"
-    name = model.get("name") or model.get("file") or "?"
-    return str(ident), str(name)
+    name = str(model.get("name") or model.get("file") or "?")
+    # An architecture's name is shared by all its exports: the quantization tells them apart.
+    quantization = {"none": "fp32"}.get(model.get("quantization"), model.get("quantization"))
+    return str(ident), f"{name} ({quantization})" if quantization else name
 
 
 def compare_reports(named_reports: list[tuple[str, dict]]) -> tuple[list[dict], list[str]]:

@@ -37,8 +37,9 @@ def write_labelled_clip(items, labels: list[str], out_path, *, limit: int = 200)
         try:
             for path, label in chosen:
                 rgb = read_image(path)
-                # Nearest-neighbour keeps small images (8x8 digits) crisp when blown up to frame size.
-                frame = cv2.resize(rgb, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_NEAREST)
+                # Bilinear, as the training pipeline enlarges small images (8x8 digits): nearest-neighbour
+                # blocks would be a different picture from the one the model learned.
+                frame = cv2.resize(rgb, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_LINEAR)
                 bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
                 for _ in range(FRAMES_PER_IMAGE):
                     writer.write(bgr)

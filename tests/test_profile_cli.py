@@ -88,6 +88,16 @@ def test_profile_bad_options(tmp_path, args, message):
     assert "Traceback" not in result.output
 
 
+def test_profile_refuses_an_unusable_out_before_measuring(tmp_path):
+    model = write_model(tmp_path / "m.tflite")
+    result = _profile(model, *FAST, "--out", tmp_path / "no" / "r.json")
+    assert result.exit_code == 2
+    assert f"Error: cannot write --out {tmp_path / 'no' / 'r.json'}: folder {tmp_path / 'no'} does not exist" in result.output
+    assert "profiling" not in result.output
+    result = _profile(model, *FAST, "--out", tmp_path)
+    assert result.exit_code == 2 and f"Error: --out {tmp_path} is a folder" in result.output
+
+
 def test_profile_model_that_cannot_be_allocated(tmp_path):
     model = tmp_path / "custom.tflite"
     model.write_bytes(build_classifier(custom_op="NoSuchOp"))

@@ -67,8 +67,7 @@ def profile(model, threads_text, runs, warmup, delegate, device_name, fallback, 
     else:
         threads = (device_profile.default_threads() if device_profile else usable_cores(),)
     delegate = delegate or (device_profile.delegate if device_profile else "cpu")
-    if out_path is not None and Path(out_path).is_dir():
-        raise RecipeError(f"--out {out_path} is a folder; give a file name such as {Path(out_path) / 'profile.json'}")
+    _check_out(out_path)
 
     settings = ProfileSettings(threads=threads, runs=runs, warmup=warmup, delegate=delegate, fallback=fallback,
                                delegate_path=delegate_path, edgetpu_device=edgetpu_device)
@@ -87,6 +86,17 @@ def profile(model, threads_text, runs, warmup, delegate, device_name, fallback, 
     click.echo(_profile_header(report))
     rows = [{**row, **row["latency_ms"]} for row in report["rows"]]
     click.echo(format_table(PROFILE_COLUMNS, rows))
+
+
+def _check_out(out_path) -> None:
+    """Refuse an unusable --out before spending the time to profile."""
+    if out_path is None:
+        return
+    out = Path(out_path)
+    if out.is_dir():
+        raise RecipeError(f"--out {out} is a folder; give a file name such as {out / 'profile.json'}")
+    if not out.parent.is_dir():
+        raise RecipeError(f"cannot write --out {out}: folder {out.parent} does not exist; create it or choose another path")
 
 
 def _profile_header(report: dict) -> str:

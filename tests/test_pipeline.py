@@ -116,6 +116,18 @@ def test_interrupted_pipeline_resumes_where_it_stopped(tmp_path):
         assert artifact_is_valid(artifact), artifact
     assert "top-1 agreement" in resumed.stdout
 
+    # The demo's last step on this run: a labelled clip of held-out images through `edgecnn run`.
+    from edgecnn.pipeline.clip import live_loop_accuracy, write_labelled_clip
+    from edgecnn.pipeline.demo import _run_live_loop
+
+    clip = write_labelled_clip(run.split_items("test"), run.labels(), tmp_path / "clip.avi", limit=40)
+    _run_live_loop(run.export_path("int8"), clip, tmp_path / "live.jsonl")
+    live = live_loop_accuracy(tmp_path / "live.jsonl", clip)
+    assert live["frames"] == 40 * 3
+    # The tiny model is ~85-90% accurate on the test split; frames misaligned with their labels
+    # would score near chance (10%).
+    assert live["accuracy"] > 0.6
+
     # A third call has nothing left to do.
     again = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0

@@ -11,23 +11,20 @@ from click.testing import CliRunner
 
 from edgecnn.cli import cli
 
-from optimize_helpers import make_run, write_digit_folder
+from optimize_helpers import shared_pruned_run
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prune")
-    return make_run(root / "run", write_digit_folder(root / "digits"))
+    # `edgecnn prune RUN --sparsity 0.6 --epochs 1 --json` on a trained tiny run.
+    return shared_pruned_run(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def pruned(run):
-    before = hashlib.sha256((run / "float.keras").read_bytes()).hexdigest()
-    result = CliRunner().invoke(cli, ["prune", str(run), "--sparsity", "0.6", "--epochs", "1", "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout), before
+    return json.loads((run / "prune_cli_stdout.json").read_text()), (run / "float.sha256").read_text()
 
 
 def test_prune_reaches_target_sparsity_after_strip(run, pruned):

@@ -12,8 +12,8 @@ dilation, and small constant inputs such as reduction axes) is what the Edge TPU
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
@@ -143,9 +143,12 @@ def inspect_bytes(data: bytes, name: str = "model", *, checked: bool = False) ->
     model = parse_model(data)
     try:
         subgraphs = [_subgraph(model, model.Subgraphs(i), data) for i in range(model.SubgraphsLength())]
-    except (IndexError, ValueError, TypeError) as exc:  # a structurally odd file that passed the cheap check
-        raise ModelError(f"{name} is a corrupt TFLite file ({type(exc).__name__} while reading its graph); "
-                         "re-export or re-copy it") from None
+        entries = metadata_names(data)
+    except (IndexError, ValueError, TypeError, struct.error) as exc:
+        # tflite_file's check touches only the top of the structure; offsets deeper in a
+        # truncated file point past its end.
+        raise ModelError(f"{name} is a corrupt or truncated TFLite file ({type(exc).__name__} while reading its "
+                         "graph); re-export or re-copy it") from None
     metadata, error = None, None
     try:
         md = metadata_from_bytes(data, name=name)
@@ -153,7 +156,7 @@ def inspect_bytes(data: bytes, name: str = "model", *, checked: bool = False) ->
     except ModelError as exc:
         error = str(exc)
     return ModelInfo(size_bytes=len(data), subgraphs=subgraphs, metadata=metadata, metadata_error=error,
-                     metadata_entries=metadata_names(data))
+                     metadata_entries=entries)
 
 
 # --- flatbuffer readers -------------------------------------------------------------------------

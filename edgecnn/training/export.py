@@ -297,52 +297,80 @@ def run_checks(data: bytes, mode: str, io: str, target: str) -> dict:
 # --- the export -----------------------------------------------------------------------------------------
 
 def export(path, options: ExportOptions | None = None, *, post_check: PostCheck | None = None,
-           progress: bool = True) -> ExportResult:
-    """Export ``path`` (a run directory or a .keras file) as ``options`` say; see the module docstring."""
+           progress: bool = True, models: dict | None = None) -> ExportResult:
+    """Export ``path`` (a run directory or a .keras file) as ``options`` say; see the module docstring.
+
+    ``models``: a dict that caches loaded Keras models by path across several exports.
+    """
     from .convert import convert
-    from .model_io import load_keras_model
 
     options = options or ExportOptions()
     say = _say if progress else (lambda message: None)
     mode, io, target = plan_modes(options, _recipe_near(Path(path)))
     source = resolve_source(path, options, mode)
     out = check_out(options.out or default_out(source, mode, target))
-
-    model = load_keras_model(source.keras_path)
+    model = _load(source.keras_path, models)
     spec = input_spec_for(source, model, options)
     num_classes = int(model.output_shape[-1])
     labels = labels_for(source, num_classes, options)
     qsource = quantization_source(source.kind, mode)
-    calibration = None
-    if mode == "int8":
-        calibration = calibrate(source, spec, labels, num_classes, options)
-        labels = labels or calibration.labels
-        how = ("quantization-aware training ranges from " if "qat" in qsource
-               else "post-training quantization of ") + source.keras_path.name
-        say(f"int8: {how}, calibrated on {len(calibration.images)} images ({calibration.source})")
-    else:
-        say(f"{MODE_FILE_NAMES[mode]}: converting {source.keras_path.name}")
-    labels = labels or [str(i) for i in range(num_classes)]
+    calibration = calibrate(source, spec, labels, num_classes, options) if mode == "int8" else None
+    labels = labels or (calibration.labels if calibration is not None else None)
+    say(_describe(mode, qsource, source, calibration))
 
     data = convert(model, mode, io=io,
                    representative=calibration.representative_dataset() if calibration is not None else None)
     checks = run_checks(data, mode, io, target)
-    metadata = ModelMetadata(
-        labels=list(labels), height=spec.height, width=spec.width, channels=spec.channels,
-        channel_order=spec.channel_order, mean=list(spec.mean), std=list(spec.std), resize=spec.resize,
-        model_name=source.model_name, quantization=mode, quantization_source=qsource, target=target,
-        recipe=source.recipe or {"source": str(source.keras_path.name)}, edgecnn_version=__version__)
+    metadata = _metadata(source, spec, labels or [str(i) for i in range(num_classes)], mode, qsource, target)
     data = embed_metadata(data, metadata)
     result = ExportResult(path=out, mode=mode, io=io, target=target, source=source, quantization_source=qsource,
                           size_bytes=len(data), gzip_bytes=len(gzip.compress(data, compresslevel=9)),
-                          metadata=metadata, spec=spec, labels=list(labels),
+                          metadata=metadata, spec=spec, labels=list(metadata.labels),
                           calibration=calibration.to_dict() if calibration is not None else None, checks=checks)
-    if labels == [str(i) for i in range(num_classes)] and source.run is None and options.labels_file is None:
+    if labels is None:
         result.notes.append("no labels given: the model's metadata names classes by index; add --labels FILE")
     _write(result, data, post_check)
     if target == "edgetpu" and options.compile_edgetpu:
         _compile(result, data, metadata)
     return result
+
+
+def export_modes(path, modes, options: ExportOptions | None = None, *, progress: bool = True,
+                 post_check: PostCheck | None = None) -> list[ExportResult]:
+    """One export per ``--quantize`` mode, loading each Keras model once (``options.out`` must be unset)."""
+    options = options or ExportOptions()
+    if options.out is not None and len(modes) > 1:
+        raise RecipeError("--out names one file; leave it out to export several modes")
+    models: dict = {}
+    return [export(path, dataclasses.replace(options, quantize=mode), post_check=post_check, progress=progress,
+                   models=models) for mode in modes]
+
+
+def _load(path: Path, models: dict | None):
+    from .model_io import load_keras_model
+
+    if models is None:
+        return load_keras_model(path)
+    if path not in models:
+        models[path] = load_keras_model(path)
+    return models[path]
+
+
+def _describe(mode: str, qsource: str, source: Source, calibration) -> str:
+    if calibration is None:
+        return f"{MODE_FILE_NAMES[mode]}: converting {source.keras_path.name}"
+    how = ("quantization-aware training ranges from " if "qat" in qsource
+           else "post-training quantization of ") + source.keras_path.name
+    return f"int8: {how}, calibrated on {len(calibration.images)} images ({calibration.source})"
+
+
+def _metadata(source: Source, spec: InputSpec, labels: list[str], mode: str, qsource: str,
+              target: str) -> ModelMetadata:
+    return ModelMetadata(
+        labels=list(labels), height=spec.height, width=spec.width, channels=spec.channels,
+        channel_order=spec.channel_order, mean=list(spec.mean), std=list(spec.std), resize=spec.resize,
+        model_name=source.model_name, quantization=mode, quantization_source=qsource, target=target,
+        recipe=source.recipe or {"source": source.keras_path.name}, edgecnn_version=__version__)
 
 
 def _recipe_near(path: Path) -> dict:

@@ -30,7 +30,6 @@ def benchmark(run, threads, formats_text, runs, warmup, no_export, as_json):
     A format that cannot be made or measured shows why in its status instead of stopping the table.
     """
     from ..rundir import RunDir
-    from ..runtime.profile_reports import format_table
     from ..training.benchmark import (BenchmarkSettings, benchmark_run, parse_formats, progress_to_stderr,
                                       write_artifacts)
 
@@ -46,6 +45,13 @@ def benchmark(run, threads, formats_text, runs, warmup, no_export, as_json):
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
+    echo_benchmark_table(result)
+
+
+def echo_benchmark_table(result: dict) -> None:
+    """The table of a benchmark result (as in benchmark.json), and why any row failed."""
+    from ..runtime.profile_reports import format_table
+
     rows = [_display_row(row) for row in result["rows"]]
     click.echo(f"{result['run']}: {result['test_images']} test images, latency at {result['threads']} thread(s), "
                f"{result['environment']['cpu_model']}")

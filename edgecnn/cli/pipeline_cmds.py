@@ -65,31 +65,14 @@ def _print_verdict(run) -> None:
     """The benchmark table and the parity verdict of a finished run."""
     import json
 
-    from ..report import BENCHMARK_COLUMNS
+    from .benchmark_cmd import echo_benchmark_table
 
     if run.benchmark_json.is_file():
-        rows = json.loads(run.benchmark_json.read_text()).get("rows", [])
-        click.echo(_table(rows, BENCHMARK_COLUMNS))
+        echo_benchmark_table(json.loads(run.benchmark_json.read_text(encoding="utf-8")))
     verdicts = []
     for path in sorted(run.path.glob("parity_*.json")):
-        report = json.loads(path.read_text())
-        verdicts.append(f"{path.stem.removeprefix('parity_')}: top-1 agreement {report.get('top1_agreement', 0):.3f}"
-                        f" ({'pass' if report.get('passed', True) else 'FAIL'})")
+        report = json.loads(path.read_text(encoding="utf-8"))
+        verdicts.append(f"{path.stem.removeprefix('parity_')} top-1 agreement {report['top1_agreement']:.1%}, "
+                        f"accuracy drop {report['accuracy_drop_pp']:+.2f} pp")
     if verdicts:
-        click.echo("parity vs float: " + "; ".join(verdicts))
-
-
-def _table(rows, columns) -> str:
-    header = [label for _, label in columns]
-    body = [[_cell(row.get(key)) for key, _ in columns] for row in rows]
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *body)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in [header, *body]]
-    return "\n".join(lines)
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+        click.echo("parity against the float model (all gates passed): " + "; ".join(verdicts))

@@ -23,7 +23,7 @@ from ..errors import DataError
 
 BUILTIN_DATASETS = {
     "digits": "scikit-learn's 1,797 handwritten digits (8x8, gray), 10 classes",
-    "shapes": "procedural shapes (64x64 RGB, 200 per class), 5 classes",
+    "shapes": "procedural shapes (64x64 RGB, 500 per class), 5 classes",
 }
 SHAPE_CLASSES = ("circle", "cross", "line", "square", "triangle")
 
@@ -39,7 +39,7 @@ def builtin_dataset(name: str) -> Path:
     if name == "digits":
         return _ensure(cache_dir() / "datasets" / "digits-v1", write_digits)
     if name == "shapes":
-        return _ensure(cache_dir() / "datasets" / "shapes-v1-64px-200-seed0", write_shapes)
+        return _ensure(cache_dir() / "datasets" / "shapes-v2-64px-500-seed0", write_shapes)
     raise DataError(f"unknown built-in dataset {name!r}; built-ins are {', '.join(BUILTIN_DATASETS)}")
 
 
@@ -87,7 +87,7 @@ def write_digits(root) -> Path:
     return root
 
 
-def write_shapes(root, *, size: int = 64, per_class: int = 200, seed: int = 0) -> Path:
+def write_shapes(root, *, size: int = 64, per_class: int = 500, seed: int = 0) -> Path:
     """Procedural shapes as ``root/<shape>/<index>.png``; the same arguments give the same files."""
     if size < 8 or per_class < 1:
         raise DataError(f"shapes needs size >= 8 and per_class >= 1, got size {size}, per_class {per_class}")
@@ -110,7 +110,7 @@ def draw_shape(shape: str, size: int, rng: np.random.Generator) -> np.ndarray:
     scale = rng.uniform(0.2, 0.4) * size
     centre = rng.uniform(0.35, 0.65, 2) * size
     angle = rng.uniform(0, 2 * np.pi)
-    thickness = max(1, int(round(size / 16)))
+    thickness = max(1, int(round(size / 12)))
     colour_t = tuple(int(c) for c in colour)
     if shape == "circle":
         cv2.circle(image, _point(centre), int(round(scale)), colour_t, -1, cv2.LINE_AA)
@@ -132,11 +132,16 @@ def draw_shape(shape: str, size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _distinct_colour(background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    # Redraw until the shape stands out from the background (a shape in its background's colour is unlearnable).
+    # Redraw until the shape's brightness differs clearly from the background's: colours alone can be
+    # near-identical in brightness, and then even a grayscale model could not see the shape.
     while True:
         colour = rng.integers(0, 256, 3)
-        if np.abs(colour.astype(int) - background.astype(int)).sum() > 150:
+        if abs(_luma(colour) - _luma(background)) > 80:
             return colour
+
+
+def _luma(rgb) -> float:
+    return 0.299 * float(rgb[0]) + 0.587 * float(rgb[1]) + 0.114 * float(rgb[2])
 
 
 def _point(xy) -> tuple[int, int]:

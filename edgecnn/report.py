@@ -56,7 +56,12 @@ def build_report(run_path) -> Path:
 def _header(run: RunDir) -> str:
     from . import __version__
 
-    return f"<h1>edgecnn report: {_e(run.path.name)}</h1><p class='muted'>edgecnn {__version__} · {_e(run.path.resolve())}</p>"
+    name = run.path.name
+    if run.recipe.is_file():
+        import yaml
+
+        name = (yaml.safe_load(run.recipe.read_text(encoding="utf-8")) or {}).get("name") or name
+    return f"<h1>edgecnn report: {_e(name)}</h1><p class='muted'>edgecnn {__version__} · {_e(run.path.resolve())}</p>"
 
 
 def _section(title: str, body: str) -> str:
@@ -66,7 +71,9 @@ def _section(title: str, body: str) -> str:
 def _recipe(run: RunDir) -> str:
     if not run.recipe.is_file():
         return _missing("recipe.yaml")
-    return f"<pre>{_e(run.recipe.read_text(encoding='utf-8'))}</pre>"
+    # Folded: the resolved recipe is long, and the figures below are what a reader comes for.
+    return (f"<details><summary>resolved recipe (recipe.yaml)</summary>"
+            f"<pre>{_e(run.recipe.read_text(encoding='utf-8'))}</pre></details>")
 
 
 def _evaluation(run: RunDir) -> str:

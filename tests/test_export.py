@@ -297,3 +297,16 @@ def test_not_a_keras_file(tmp_path):
     with zipfile.ZipFile(broken, "w") as archive:
         archive.writestr("junk.txt", "nothing")
     _fails(["export", str(broken)], "is not a valid .keras archive")
+
+
+def test_keras_file_inside_a_run_uses_the_run_and_refuses_float_modes_for_qat(tmp_path_factory, tmp_path):
+    from edgecnn.runtime.metadata import read_metadata
+
+    run = shared_pqat_run(tmp_path_factory)
+    _fails(["export", str(run / "qat.keras"), "--quantize", "fp16"], "is a QAT model: it converts only to --quantize int8")
+    _fails(["export", str(run / "float.keras"), "--from", "qat"], "--from chooses among a run's models")
+    out = tmp_path / "f.tflite"
+    result = CliRunner().invoke(cli, ["export", str(run / "float.keras"), "--quantize", "fp16", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    md = read_metadata(out)
+    assert md.quantization_source == "float" and md.labels == (run / "labels.txt").read_text().split()

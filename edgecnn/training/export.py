@@ -164,10 +164,14 @@ def resolve_source(path, options: ExportOptions, mode: str) -> Source:
         raise RunDirError(f"{path} does not exist; pass a run directory made by 'edgecnn train' or a .keras file")
     if path.suffix != ".keras":
         raise ModelError(f"{path} is not a run directory or a .keras file; edgecnn exports tf_keras .keras models")
+    if options.start is not None:
+        raise RecipeError(f"--from chooses among a run's models; pass the run directory ({path.parent}), not {path.name}")
     run = RunDir(path.parent)
     if run.recipe.is_file():
         recipe = run.load_recipe()
         kind = _kind_of_file(path, run)
+        if "qat" in kind and mode != "int8":
+            raise RecipeError(f"{path.name} is a QAT model: it converts only to --quantize int8, not {mode}")
         return Source(path, kind, run, recipe, _model_name(recipe, path), run.float_model)
     return Source(path, "user", None, {}, path.stem, path)
 

@@ -1,8 +1,8 @@
-"""Small trained runs for the prune / QAT / export tests, made in seconds from sklearn's digits.
+"""Shared artifacts for the prune / QAT / export / Edge TPU tests.
 
-``make_run`` writes what ``edgecnn train`` writes (recipe.yaml, labels.txt, split.json,
-float.keras) for a tiny registered architecture, trained for a few steps. It exists so these
-tests do not depend on the training command's options; the run layout is the shared contract.
+The trained run is conftest's session ``tiny_run`` (a real ``edgecnn train`` run on digits);
+pruning and QAT copies of it, untrained runs of every architecture and their exports are made
+once per session and cached here, because each takes seconds.
 """
 
 from __future__ import annotations
@@ -33,46 +33,6 @@ def write_digit_folder(root: Path, *, classes: int = DIGIT_CLASSES, per_class: i
     return root
 
 
-def make_run(run: Path, data: Path, *, architecture: str = "mobilenet_v1_tiny", size: int = 16,
-             alpha: float = 0.25, epochs: int = 2, seed: int = 0) -> Path:
-    """A run directory trained for a few steps on ``data`` (an image folder of class subfolders)."""
-    import yaml
-
-    from edgecnn.recipe import default_recipe
-    from edgecnn.runtime.preprocess import InputSpec, model_pixels_from_rgb, normalize, read_image
-    from edgecnn.training.architectures import build_model
-    from edgecnn.training.keras_compat import keras, tf
-    from edgecnn.training.model_io import save_keras_model
-
-    labels = sorted(p.name for p in data.iterdir() if p.is_dir())
-    items = [(str(p.relative_to(data)), i) for i, name in enumerate(labels) for p in sorted((data / name).iterdir())]
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(items))
-    n_test = max(len(labels), len(items) // 5)
-    split = {"data_root": str(data), "train": [items[i] for i in order[2 * n_test:]],
-             "val": [items[i] for i in order[n_test:2 * n_test]], "test": [items[i] for i in order[:n_test]]}
-    recipe = default_recipe()
-    recipe["name"] = f"test_{architecture}"
-    recipe["model"].update(architecture=architecture, size=size, alpha=alpha, channels=3)
-    recipe["train"].update(epochs=epochs, batch_size=16)
-    recipe["prune"].update(epochs=1)
-    recipe["qat"].update(epochs=1)
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    (run / "labels.txt").write_text("\n".join(labels) + "\n")
-    (run / "split.json").write_text(json.dumps(split))
-
-    spec = InputSpec(height=size, width=size)
-    x = np.stack([normalize(model_pixels_from_rgb(read_image(data / rel), spec), spec) for rel, _ in split["train"]])
-    y = np.array([label for _, label in split["train"]])
-    tf.random.set_seed(seed)
-    model = build_model(architecture, num_classes=len(labels), size=size, alpha=alpha)
-    model.compile(keras.optimizers.Adam(0.005), "sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=16, epochs=epochs, verbose=0)
-    save_keras_model(model, run / "float.keras")
-    return run
-
-
 # --- artifacts shared by the optimize/export test modules within one pytest session ------------
 # Training, pruning and QAT take seconds each; every test module that needs them gets a copy of
 # the same ones (a module-level cache: this helper module is imported once per session).
@@ -97,25 +57,20 @@ def shared_digits(factory) -> Path:
     return _cached("digits", lambda: write_digit_folder(factory.mktemp("digits") / "digits"))
 
 
-def shared_trained_run(factory) -> Path:
-    """A trained run (float.keras only). Copy it before writing into it."""
-    return _cached("trained", lambda: make_run(factory.mktemp("trained") / "run", shared_digits(factory)))
-
-
 PRUNE_SPARSITY = 0.6
 
 
-def shared_pruned_run(factory) -> Path:
-    """`edgecnn prune RUN --sparsity 0.6 --epochs 1 --json` on a copy of the trained run (stdout kept)."""
+def shared_pruned_run(factory, trained: Path) -> Path:
+    """`edgecnn prune RUN --sparsity 0.6 --epochs 1 --json` on a copy of ``trained`` (stdout kept)."""
     def make():
         from click.testing import CliRunner
 
         from edgecnn.cli import cli
 
-        run = copy_run(shared_trained_run(factory), factory.mktemp("pruned") / "run")
+        run = copy_run(trained, factory.mktemp("pruned") / "run")
         (run / "float.sha256").write_text(_sha256(run / "float.keras"))
         result = CliRunner().invoke(cli, ["prune", str(run), "--sparsity", str(PRUNE_SPARSITY), "--epochs", "1",
-                                          "--json"])
+                                          "--batch-size", "64", "--json"])
         if result.exit_code != 0:
             raise RuntimeError(f"edgecnn prune failed: {result.output}")
         (run / "prune_cli_stdout.json").write_text(result.stdout)
@@ -130,15 +85,16 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def shared_pqat_run(factory) -> Path:
+def shared_pqat_run(factory, trained: Path) -> Path:
     """The pruned run, then `edgecnn qat RUN --preserve-sparsity --epochs 1 --json` (stdout kept)."""
     def make():
         from click.testing import CliRunner
 
         from edgecnn.cli import cli
 
-        run = copy_run(shared_pruned_run(factory), factory.mktemp("pqat") / "run")
-        result = CliRunner().invoke(cli, ["qat", str(run), "--preserve-sparsity", "--epochs", "1", "--json"])
+        run = copy_run(shared_pruned_run(factory, trained), factory.mktemp("pqat") / "run")
+        result = CliRunner().invoke(cli, ["qat", str(run), "--preserve-sparsity", "--epochs", "1", "--batch-size", "64",
+                                          "--json"])
         if result.exit_code != 0:
             raise RuntimeError(f"edgecnn qat failed: {result.output}")
         (run / "qat_cli_stdout.json").write_text(result.stdout)

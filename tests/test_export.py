@@ -15,8 +15,7 @@ from click.testing import CliRunner
 from edgecnn.cli import cli
 from edgecnn.training.architectures import MODELS  # importing it registers every architecture
 
-from optimize_helpers import (copy_run, shared_arch_run, shared_digits, shared_export, shared_pqat_run,
-                              shared_trained_run)
+from optimize_helpers import copy_run, shared_arch_run, shared_digits, shared_export, shared_pqat_run
 
 pytestmark = pytest.mark.slow
 MODES = ("none", "fp16", "dynamic", "int8")
@@ -103,27 +102,19 @@ def test_int8_io_types_follow_the_option(tmp_path_factory, tmp_path, io):
     assert TFLiteClassifier(out, threads=1).input_dtype == io
 
 
-def test_int8_uses_qat_model_when_the_run_has_one_and_says_so(tmp_path_factory):
-    run = shared_pqat_run(tmp_path_factory)
-    result = CliRunner().invoke(cli, ["export", str(run), "--quantize", "int8"])
-    assert result.exit_code == 0, result.output
-    assert "quantization-aware training ranges from qat.keras" in result.stderr
-    assert "int8 from qat.keras (pruned+qat)" in result.stdout
-
-
-def test_int8_without_qat_says_post_training_quantization(tmp_path_factory, tmp_path):
-    run = copy_run(shared_trained_run(tmp_path_factory), tmp_path / "run")
+def test_int8_without_qat_says_post_training_quantization(tmp_path_factory, tmp_path, tiny_run):
+    run = copy_run(tiny_run.path, tmp_path / "run")
     result = CliRunner().invoke(cli, ["export", str(run), "--quantize", "int8"])
     assert result.exit_code == 0, result.output
     assert "post-training quantization of float.keras, calibrated on" in result.stderr
     assert (run / "model_int8.tflite").is_file()
 
 
-def test_pruning_shows_in_the_gzip_size(tmp_path_factory):
+def test_pruning_shows_in_the_gzip_size(tmp_path_factory, tiny_run):
     # Zeros compress: the pruned run's float export gzips far better than the unpruned one.
     from edgecnn.training.export import ExportOptions, export
 
-    pruned = shared_pqat_run(tmp_path_factory)
+    pruned = shared_pqat_run(tmp_path_factory, tiny_run.path)
     dense = export(pruned, ExportOptions(quantize="none", start="float", out=pruned / "dense.tflite"), progress=False)
     sparse = export(pruned, ExportOptions(quantize="none", start="pruned", out=pruned / "sparse.tflite"), progress=False)
     assert sparse.quantization_source == "pruned" and dense.quantization_source == "float"
@@ -153,7 +144,7 @@ def test_users_keras_model_with_calibration_folder(tmp_path_factory, tmp_path):
 
 
 def test_gpu_target_is_float16_and_checked(tmp_path_factory):
-    run = shared_arch_run(tmp_path_factory, "mobilenet_v2_tiny")
+    run = shared_arch_run(tmp_path_factory, "mobilenet_v1_tiny")
     result = CliRunner().invoke(cli, ["export", str(run), "--target", "gpu", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -299,10 +290,10 @@ def test_not_a_keras_file(tmp_path):
     _fails(["export", str(broken)], "is not a valid .keras archive")
 
 
-def test_keras_file_inside_a_run_uses_the_run_and_refuses_float_modes_for_qat(tmp_path_factory, tmp_path):
+def test_keras_file_inside_a_run_uses_the_run_and_refuses_float_modes_for_qat(tmp_path_factory, tmp_path, tiny_run):
     from edgecnn.runtime.metadata import read_metadata
 
-    run = shared_pqat_run(tmp_path_factory)
+    run = shared_pqat_run(tmp_path_factory, tiny_run.path)
     _fails(["export", str(run / "qat.keras"), "--quantize", "fp16"], "is a QAT model: it converts only to --quantize int8")
     _fails(["export", str(run / "float.keras"), "--from", "qat"], "--from chooses among a run's models")
     out = tmp_path / "f.tflite"

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    # `edgecnn prune RUN --sparsity 0.6 --epochs 1 --json` on a trained tiny run.
-    return shared_pruned_run(tmp_path_factory)
+def run(tmp_path_factory, tiny_run):
+    # `edgecnn prune RUN --sparsity 0.6 --epochs 1 --json` on a copy of the session's trained tiny run.
+    return shared_pruned_run(tmp_path_factory, tiny_run.path)
 
 
 @pytest.fixture(scope="module")

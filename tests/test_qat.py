@@ -17,8 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return shared_pqat_run(tmp_path_factory)
+def run(tmp_path_factory, tiny_run):
+    return shared_pqat_run(tmp_path_factory, tiny_run.path)
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +70,17 @@ def test_qat_keras_is_not_a_plain_keras_file(run):
 
 
 def test_qat_model_exports_to_a_real_int8_graph(run, pqat, tmp_path):
-    # The QAT model's simulated ranges become a full-integer graph: every tensor between the
-    # int8 input and output is int8 (int32 only for constant biases), and its kernels stay sparse.
+    # `edgecnn export RUN --quantize int8` picks qat.keras and says so; the QAT ranges become a
+    # full-integer graph: every tensor between the int8 input and output is int8 (int32 only for
+    # constant biases), and the pruned kernels stay sparse in the file.
     from edgecnn.runtime.inspect import inspect_file
-    from edgecnn.training.export import ExportOptions, export
 
-    result = export(run, ExportOptions(quantize="int8", out=tmp_path / "qat_int8.tflite"), progress=False)
-    assert result.quantization_source == "pruned+qat"
-    info = inspect_file(result.path)
+    out = tmp_path / "qat_int8.tflite"
+    result = CliRunner().invoke(cli, ["export", str(run), "--quantize", "int8", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "quantization-aware training ranges from qat.keras" in result.stderr
+    assert "int8 from qat.keras (pruned+qat)" in result.stdout
+    info = inspect_file(out)
     assert [t.dtype for t in info.inputs] == ["int8"] and [t.dtype for t in info.outputs] == ["int8"]
     assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"} <= set(info.op_histogram())
     assert info.float_tensors() == []

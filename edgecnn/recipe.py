@@ -44,7 +44,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], object]]] = {
     "train": {
         "epochs": ((int,), 30),
         "batch_size": ((int,), 32),
-        "lr": (_NUMBER, 0.002),
+        "lr": (_NUMBER, 0.004),
         "label_smoothing": (_NUMBER, 0.0),
         "patience": ((int,), 8),
     },

@@ -89,7 +89,8 @@ def test_resume_after_an_interruption_continues_where_it_stopped(tiny_run, tmp_p
     # Weights and optimizer were restored, not re-initialised: the loss continues from epoch 4's level,
     # and the cosine schedule continues from step 5 x 40 of 6 x 40 (steps per epoch: ceil(1257 / 32)).
     assert rows[4]["loss"] < 0.5 * rows[0]["loss"]
-    assert rows[4]["lr"] == pytest.approx(0.002 * 0.5 * (1 + math.cos(math.pi * 200 / 240)), rel=1e-5)
+    peak = run.load_recipe()["train"]["lr"]
+    assert rows[4]["lr"] == pytest.approx(peak * 0.5 * (1 + math.cos(math.pi * 200 / 240)), rel=1e-5)
     assert run.float_model.is_file()
 
 
@@ -97,10 +98,15 @@ def test_resume_refuses_changed_settings(tiny_run):
     result = CliRunner().invoke(cli, ["train", "digits", "--out", str(tiny_run.path), "--resume", "--epochs", "8",
                                       "--lr", "0.1"])
     assert result.exit_code == 2
-    assert "cannot resume" in result.output and "train.lr: run has 0.002, recipe has 0.1" in result.output
+    lr = tiny_run.load_recipe()["train"]["lr"]
+    assert "cannot resume" in result.output and f"train.lr: run has {lr!r}, recipe has 0.1" in result.output
     result = CliRunner().invoke(cli, ["train", "digits", "--out", str(tiny_run.path), "--resume"])
     assert result.exit_code == 2
     assert "has already trained 4 epoch(s); pass a larger --epochs to continue it" in result.output
+    result = CliRunner().invoke(cli, ["train", "digits", "--out", str(tiny_run.path), "--resume", "--epochs", "8",
+                                      "--mixed-precision"])
+    assert result.exit_code == 2
+    assert "was trained without --mixed-precision; resume it the same way" in result.output
     assert tiny_run.float_model.is_file()
 
 

@@ -51,7 +51,7 @@ def models(size, alpha, as_json):
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="3 for colour (default), 1 for grayscale.")
 @click.option("--epochs", type=int, default=None, help="Maximum epochs (default 30; early stopping may end sooner).")
 @click.option("--batch-size", type=int, default=None, help="Batch size (default 32; global across GPUs).")
-@click.option("--lr", type=float, default=None, help="Peak learning rate of Adam with cosine decay (default 0.002).")
+@click.option("--lr", type=float, default=None, help="Peak learning rate of Adam with cosine decay (default 0.004).")
 @click.option("--label-smoothing", type=float, default=None, help="Label smoothing (default 0).")
 @click.option("--patience", type=int, default=None, help="Early stopping: epochs without validation progress (default 8).")
 @click.option("--seed", type=int, default=None, help="Seed of the split, initialisation and augmentation (default 0).")

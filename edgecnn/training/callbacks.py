@@ -2,8 +2,8 @@
 
 Checkpoints (``RUN/checkpoints/``) make a killed run resumable:
 - ``last-<epoch>``: weights + optimizer state (Adam moments, step counter that drives the schedule);
-- ``best-<epoch>``: weights of the epoch with the best validation accuracy, ties broken by validation
-  loss (restored at the end; loss alone prefers cautious epochs over ones that classify more right);
+- ``best-<epoch>``: weights of the epoch with the lowest validation loss, restored at the end (loss
+  is smoother than accuracy on a validation split of a few hundred images);
 - ``state.json``: completed epochs, history, early-stopping counters and which prefixes are current.
 TensorFlow writes a checkpoint as several files, so it is never "the" artifact: ``state.json`` is
 written atomically *after* the files it names, and stale prefixes are deleted only after that, so
@@ -34,7 +34,6 @@ class TrainState:
     last: str = ""  # checkpoint prefix (relative to the checkpoint folder) with weights + optimizer
     best: str = ""  # prefix with the best weights so far
     best_epoch: int = 0
-    best_val_accuracy: float = -1.0
     best_val_loss: float = math.inf
     wait: int = 0  # epochs since the last improvement
     stopped_early: bool = False
@@ -92,14 +91,13 @@ class Checkpointer(keras.callbacks.Callback):
                "lr": float(self.learning_rate(self.model.optimizer.iterations)),
                "seconds": round(time.perf_counter() - self._started, 3)}
         self.state.history.append(row)
-        accuracy, loss = float(logs["val_accuracy"]), float(logs["val_loss"])
+        val_loss = float(logs["val_loss"])
         stale = []
-        if self._improves(accuracy, loss):
+        if val_loss < self.state.best_val_loss:
             stale.append(self.state.best)
             self.state.best = f"best-{done}"
             self._best_checkpoint.write(str(self.folder / self.state.best))
-            self.state.best_val_accuracy, self.state.best_val_loss = accuracy, loss
-            self.state.best_epoch, self.state.wait = done, 0
+            self.state.best_val_loss, self.state.best_epoch, self.state.wait = val_loss, done, 0
         else:
             self.state.wait += 1
         stale.append(self.state.last)
@@ -112,11 +110,6 @@ class Checkpointer(keras.callbacks.Callback):
         self.state.save(self.folder)
         for prefix in stale:
             self._delete(prefix)
-
-    def _improves(self, accuracy: float, loss: float) -> bool:
-        if accuracy > self.state.best_val_accuracy + 1e-9:
-            return True
-        return abs(accuracy - self.state.best_val_accuracy) <= 1e-9 and loss < self.state.best_val_loss
 
     def _delete(self, prefix: str) -> None:
         if prefix:

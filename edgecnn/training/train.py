@@ -68,22 +68,14 @@ def train_run(data, out, *, recipe: dict | None = None, resume: bool = False, ov
     if resume and overwrite:
         raise RecipeError("--resume and --overwrite contradict each other; use --resume to continue the run "
                           "or --overwrite to start it again")
-    from .callbacks import TrainState
-
     if resume:
-        state = _resumable_state(run)
-        wanted, root, builtin = _resume_recipe(run, data, overrides)
-        if state.epoch >= wanted["train"]["epochs"]:
-            raise RunDirError(f"{run.path} has already trained {state.epoch} epoch(s); pass a larger --epochs "
-                              "to continue it")
-        splits = _saved_split(run)
+        state, wanted, root, builtin, splits = _plan_resume(run, data, overrides)
+        if bool(wanted["run"].get("mixed_precision")) != bool(mixed_precision):
+            # The optimizer's checkpoint differs (a loss-scale wrapper or not): Adam's state would not restore.
+            flag = "with" if wanted["run"].get("mixed_precision") else "without"
+            raise RecipeError(f"{run.path} was trained {flag} --mixed-precision; resume it the same way")
     else:
-        _check_can_start(run, overwrite)
-        state = TrainState()
-        root, builtin = data_mod.resolve_data(data)
-        wanted = complete_recipe(_with_overrides(recipe or default_recipe(), overrides))
-        _check_not_inside(run, root)
-        splits = None
+        state, wanted, root, builtin, splits = _plan_new(run, data, recipe, overrides, overwrite)
     flip = wanted["run"].get("flip", builtin != "digits") if flip is None else bool(flip)
     spec = data_mod.input_spec(wanted)
 
@@ -110,11 +102,32 @@ def train_run(data, out, *, recipe: dict | None = None, resume: bool = False, ov
     return run
 
 
+def _plan_new(run: RunDir, data, recipe, overrides: dict, overwrite: bool):
+    """(state, recipe, data root, built-in name, None) for a new run; nothing is written yet."""
+    from .callbacks import TrainState
+
+    _check_can_start(run, overwrite)
+    root, builtin = data_mod.resolve_data(data)
+    wanted = complete_recipe(_with_overrides(recipe or default_recipe(), overrides))
+    _check_not_inside(run, root)
+    return TrainState(), wanted, root, builtin, None
+
+
+def _plan_resume(run: RunDir, data, overrides: dict):
+    """(state, recipe, data root, built-in name, saved split) to continue ``run``."""
+    state = _resumable_state(run)
+    wanted, root, builtin = _resume_recipe(run, data, overrides)
+    if state.epoch >= wanted["train"]["epochs"]:
+        raise RunDirError(f"{run.path} has already trained {state.epoch} epoch(s); pass a larger --epochs "
+                          "to continue it")
+    return state, wanted, root, builtin, _saved_split(run)
+
+
 # --- recipe ----------------------------------------------------------------------------------
 
 def _with_overrides(base: dict, overrides: dict) -> dict:
-    base = {k: v for k, v in base.items() if k != "run"}
     run_section = dict(base.get("run") or {})
+    base = {k: v for k, v in base.items() if k != "run"}
     recipe = apply_overrides(resolve(base, source="recipe"),
                              {_OVERRIDE_KEYS[k]: v for k, v in overrides.items() if v is not None})
     recipe["run"] = run_section
@@ -151,6 +164,9 @@ def _resume_recipe(run: RunDir, data, overrides: dict) -> tuple[dict, Path, str 
     if changed:
         raise RecipeError(f"cannot resume {run.path} with different settings ({'; '.join(changed)}); "
                           "drop those options or train into a new --out")
+    if not (saved.get("run") or {}).get("data_root"):
+        raise RunDirError(f"{run.recipe} has no run section (it was not written by 'edgecnn train'); "
+                          "cannot resume it: train again with --overwrite")
     root = Path(saved["run"]["data_root"])
     given_root, _ = data_mod.resolve_data(data) if data is not None else (root, None)
     if given_root != root:

@@ -214,6 +214,20 @@ def test_lambda_layer_is_refused_without_running_it(tmp_path):
     assert _leftovers(tmp_path) == [] and not (tmp_path / "lambda_fp32.tflite").exists()
 
 
+def test_custom_layer_is_refused(tmp_path):
+    from edgecnn.training.keras_compat import keras
+
+    class Doubler(keras.layers.Layer):  # not registered: a model file cannot name code to run
+        def call(self, x):
+            return x * 2.0
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(Doubler()(inputs))))
+    model.save(tmp_path / "custom.keras")
+    _fails(["export", str(tmp_path / "custom.keras")], "uses a layer or option tf_keras does not know")
+    assert _leftovers(tmp_path) == [] and not (tmp_path / "custom_fp32.tflite").exists()
+
+
 def test_calibration_classes_must_match_the_labels(tmp_path_factory, tmp_path):
     import shutil
 

@@ -36,7 +36,7 @@ def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
 @click.option("--per-layer", is_flag=True,
               help="Rank the float model's layers by int8 error (TensorFlow's QuantizationDebugger); writes a CSV.")
 @click.option("--threads", type=int, default=None, help="Interpreter threads for .tflite models.")
-@click.option("--limit", type=int, default=None, help="Compare on the first N images only.")
+@click.option("--limit", type=int, default=None, help="Compare on N images only (a fixed random subset, so every class can appear).")
 @click.option("--mean", default=None, help="Normalization mean for a model that declares none, e.g. 127.5 or 123.7,116.3,103.5.")
 @click.option("--std", default=None, help="Normalization std for a model that declares none.")
 @click.option("--channel-order", type=click.Choice(["RGB", "BGR", "GRAY"]), default=None,

@@ -36,6 +36,8 @@ from .predictors import Predictor, SpecFlags, resolve_spec
 DEFAULT_BATCH = 64
 # Disagreeing images listed on the terminal (all of them go into --json and parity_*.json).
 SHOWN_DISAGREEMENTS = 10
+# --limit keeps the same images on every call, so two candidates limited alike are compared on the same set.
+LIMIT_SEED = 0
 # Gates compare with this slack so that float rounding (1 - 0.98 = 0.0200000000000000018) does not fail
 # a result that is exactly at the limit; it is far below one image in any real data set.
 _ROUNDING = 1e-9
@@ -78,7 +80,10 @@ def load_parity_data(data, split: str = "test", limit: int | None = None) -> Par
     if limit is not None:
         if limit < 1:
             raise DataError(f"--limit must be at least 1, got {limit}")
-        paths, names = paths[:limit], names[:limit]
+        if limit < len(paths):
+            # A seeded random subset, not the first N: a folder lists its classes one after another.
+            keep = sorted(np.random.default_rng(LIMIT_SEED).choice(len(paths), size=limit, replace=False))
+            paths, names = [paths[i] for i in keep], [names[i] for i in keep]
     return ParityData(source=source, paths=paths, class_names=names)
 
 

@@ -9,11 +9,20 @@ import json
 
 import click
 
-DEFAULT_SIZE = 96
+from ..recipe import SCHEMA
+
+DEFAULT_SIZE = SCHEMA["model"]["size"][1]
+
+
+def _default(section: str, key: str):
+    """The recipe schema's default, so --help never drifts from what training uses."""
+    return SCHEMA[section][key][1]
+
 
 
 @click.command("models")
-@click.option("--size", type=int, default=DEFAULT_SIZE, show_default=True, help="Input size (pixels) for params/MACs.")
+@click.option("--size", type=int, default=DEFAULT_SIZE, show_default=True,
+              help="Input size (pixels) for params/MACs.")
 @click.option("--alpha", type=float, default=None, help="Width multiplier (default: each model's own).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 def models(size, alpha, as_json):
@@ -44,18 +53,28 @@ def models(size, alpha, as_json):
               help="Run directory (default: runs/<DATA name>).")
 @click.option("--recipe", "recipe_file", type=click.Path(dir_okay=False), default=None,
               help="Start from a recipe YAML (models/*.yaml); options below override it.")
-@click.option("--model", default=None, help="Architecture (see 'edgecnn models'); default mobilenet_v1_tiny.")
+@click.option("--model", default=None,
+              help=f"Architecture (see 'edgecnn models'); default {_default('model', 'architecture')}.")
 @click.option("--alpha", type=float, default=None, help="Width multiplier (default: the model's own).")
-@click.option("--depth", type=float, default=None, help="Depth multiplier on blocks per stage (default: the model's own).")
-@click.option("--size", type=int, default=None, help="Input size in pixels (square); default 96.")
-@click.option("--channels", type=click.Choice(["1", "3"]), default=None, help="3 for colour (default), 1 for grayscale.")
-@click.option("--epochs", type=int, default=None, help="Maximum epochs (default 30; early stopping may end sooner).")
-@click.option("--batch-size", type=int, default=None, help="Batch size (default 32; global across GPUs).")
-@click.option("--lr", type=float, default=None, help="Peak learning rate of Adam with cosine decay (default 0.004).")
-@click.option("--label-smoothing", type=float, default=None, help="Label smoothing (default 0).")
-@click.option("--patience", type=int, default=None, help="Early stopping: epochs without validation progress (default 8).")
-@click.option("--seed", type=int, default=None, help="Seed of the split, initialisation and augmentation (default 0).")
-@click.option("--no-augment", is_flag=True, help="Switch off augmentation (flip, rotation, zoom, shift, brightness, contrast).")
+@click.option("--depth", type=float, default=None,
+              help="Depth multiplier on blocks per stage (default: the model's own).")
+@click.option("--size", type=int, default=None, help=f"Input size in pixels (square); default {DEFAULT_SIZE}.")
+@click.option("--channels", type=click.Choice(["1", "3"]), default=None,
+              help="3 for colour (default), 1 for grayscale.")
+@click.option("--epochs", type=int, default=None,
+              help=f"Maximum epochs (default {_default('train', 'epochs')}; early stopping may end sooner).")
+@click.option("--batch-size", type=int, default=None,
+              help=f"Batch size (default {_default('train', 'batch_size')}; global across GPUs).")
+@click.option("--lr", type=float, default=None,
+              help=f"Peak learning rate of Adam with cosine decay (default {_default('train', 'lr')}).")
+@click.option("--label-smoothing", type=float, default=None,
+              help=f"Label smoothing (default {_default('train', 'label_smoothing')}).")
+@click.option("--patience", type=int, default=None,
+              help=f"Early stopping: epochs without a lower validation loss (default {_default('train', 'patience')}).")
+@click.option("--seed", type=int, default=None,
+              help=f"Seed of the split, initialisation and augmentation (default {_default('data', 'seed')}).")
+@click.option("--no-augment", is_flag=True,
+              help="Switch off augmentation (flip, rotation, zoom, shift, brightness, contrast).")
 @click.option("--no-flip", is_flag=True, help="Keep augmentation but never mirror images (text, digits, signs).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last completed epoch.")
 @click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
@@ -111,7 +130,8 @@ def format_evaluation(result: dict) -> str:
         lines.append(f"{label:<{width}} {s['precision']:>9.4f} {s['recall']:>9.4f} {s['f1']:>9.4f} {s['support']:>8}")
     if len(result["labels"]) <= 20:
         lines += ["", "confusion matrix (rows: true, columns: predicted)"]
-        cell = max(4, *(len(str(v)) for row in result["confusion_matrix"] for v in row), *(len(label) for label in result["labels"])) + 1
+        counts = [len(str(v)) for row in result["confusion_matrix"] for v in row]
+        cell = max(4, *counts, *(len(label) for label in result["labels"])) + 1
         lines.append(" " * width + "".join(f"{label:>{cell}}" for label in result["labels"]))
         for label, row in zip(result["labels"], result["confusion_matrix"]):
             lines.append(f"{label:<{width}}" + "".join(f"{v:>{cell}}" for v in row))

@@ -60,12 +60,14 @@ QAT_MIN_AGREEMENT_WITH_FLOAT = 0.93
 QAT_MAX_ACCURACY_DROP_PP = 2.0
 # QAT int8 file against the QAT Keras model it was converted from. The fake-quant simulation and the
 # converter differ in one known place: tfmot quantizes conv weights before batch norm is folded in, the
-# converter after, so per-channel weight rounding differs slightly. Measured: agreement 0.959-0.985, mean
-# score error <= 0.0056, accuracy gap <= 1.1 pp. A file that does not carry the QAT model over (wrong
-# weights, wrong ranges) lands near chance (10%).
-QAT_MIN_AGREEMENT_WITH_KERAS = 0.95
+# converter after, so per-channel weight rounding differs slightly. Measured over repeated (before
+# TF_DETERMINISTIC_OPS, non-deterministic) runs: agreement 0.948-0.989, mean score error <= 0.0059, accuracy
+# gap up to 2.6 pp on mobilenet_v1_tiny after one QAT epoch. Bounds: agreement 0.93 (about 5 images below
+# the worst seen), gap 3.0 pp (8 images). A file that does not carry the QAT model over (wrong weights,
+# wrong ranges) lands near chance (10%), far outside both.
+QAT_MIN_AGREEMENT_WITH_KERAS = 0.93
 QAT_MAX_MEAN_ABS_ERROR_WITH_KERAS = 0.015
-QAT_MAX_ACCURACY_GAP_TO_KERAS_PP = 2.0
+QAT_MAX_ACCURACY_GAP_TO_KERAS_PP = 3.0
 # The gate every good PTQ export above passes and the broken calibration must fail.
 GATE_MAX_DISAGREEMENT = round(1 - PTQ_MIN_AGREEMENT, 6)
 

@@ -189,8 +189,10 @@ def check_consistency(recipe: dict, source: str) -> None:
     sparsity = recipe["prune"]["sparsity"]
     if sparsity is not None and not 0 < sparsity < 1:
         raise RecipeError(f"{source}: prune.sparsity must be between 0 and 1 (exclusive) or null to skip pruning, got {sparsity}")
-    if model["size"] < 8:
-        raise RecipeError(f"{source}: model.size {model['size']} is too small; use at least 16")
+    from .training.registry import MIN_SIZE  # TF-free: the registry holds no models, only their rules
+
+    if model["size"] < MIN_SIZE:
+        raise RecipeError(f"{source}: model.size {model['size']} is too small; the smallest input is {MIN_SIZE} pixels")
     if not 0 < data["val_fraction"] + data["test_fraction"] < 0.9:
         raise RecipeError(f"{source}: data.val_fraction + data.test_fraction must be between 0 and 0.9")
     for key in ("epochs", "batch_size"):

@@ -26,6 +26,8 @@ import numpy as np
 from ..errors import DataError
 from ..runtime.preprocess import InputSpec, is_image_file, model_pixels_from_rgb, prepare_image, read_image
 from .datasets import BUILTIN_DATASETS, builtin_dataset
+# One reading of a recipe's input description for every stage (train, prune, QAT, export, parity).
+from .sources import input_spec  # noqa: F401
 
 MIN_IMAGES_PER_CLASS = 3  # one each for train, validation and test
 _LAYOUT_HINT = "put images into one sub-folder per class (DATA/cat/1.jpg, DATA/dog/2.jpg)"
@@ -88,12 +90,6 @@ def _hidden(path: Path, top: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(top).parts)
 
 
-def input_spec(recipe: dict) -> InputSpec:
-    """The model's input spec (size, channel order, normalization, resize) from a resolved recipe."""
-    model, inputs = recipe["model"], recipe["input"]
-    return InputSpec(height=model["size"], width=model["size"], channels=model["channels"],
-                     channel_order=inputs["channel_order"], mean=tuple(inputs["mean"]), std=tuple(inputs["std"]),
-                     resize=inputs["resize"])
 
 
 # --- decoding ----------------------------------------------------------------------------------

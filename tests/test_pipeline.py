@@ -132,3 +132,11 @@ def test_interrupted_pipeline_resumes_where_it_stopped(tmp_path):
     again = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0
     assert again.stderr.count("done already") == len(stages_for(resolve(__import__("yaml").safe_load(TINY_RECIPE))))
+
+
+def test_new_gates_do_not_block_a_resume(tmp_path):
+    """Gates and benchmark settings check the artifacts; they do not make them, so they may change."""
+    saved = resolve({})
+    run = _fake_run(tmp_path, saved)
+    looser = apply_overrides(saved, {"parity.max_accuracy_drop": 3.0, "benchmark.threads": 4})
+    check_run_dir(run, looser, "digits", resume=True, overwrite=False)

@@ -16,10 +16,17 @@ from ..rundir import RunDir
 from .stages import Context, artifact_is_valid, stages_for
 
 
+# Sections that only check or measure what the stages made: changing them does not make the run's
+# artifacts stale, so a run may be resumed with new gates (after a gate failure, say) or threads.
+CHECK_ONLY_SECTIONS = ("parity", "benchmark")
+
+
 def recipe_differences(saved: dict, wanted: dict) -> list[str]:
-    """Keys the wanted recipe sets (not None) to something other than what the run was made with."""
+    """Keys that shape artifacts which the wanted recipe sets (not None) differently from the run's."""
     diffs = []
     for section, keys in SCHEMA.items():
+        if section in CHECK_ONLY_SECTIONS:
+            continue
         for key in keys:
             want = wanted.get(section, {}).get(key)
             have = saved.get(section, {}).get(key)

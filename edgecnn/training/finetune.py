@@ -109,9 +109,15 @@ class EpochLines(keras.callbacks.Callback):
               file=self.stream, flush=True)
 
 
+# Fine-tuning draws random numbers (dropout, shuffling). Seeding them makes a prune or QAT stage
+# repeatable, and is required when TF_DETERMINISTIC_OPS=1: TensorFlow then refuses unseeded random ops.
+FINE_TUNE_SEED = 0
+
+
 def fit(model, train: ImageSet, *, epochs: int, batch_size: int, learning_rate: float, stage: str,
-        val: ImageSet | None = None, callbacks=(), progress: bool = True):
+        val: ImageSet | None = None, callbacks=(), progress: bool = True, seed: int = FINE_TUNE_SEED):
     """Compile ``model`` with Adam at ``learning_rate`` and fit it; returns the Keras History."""
+    keras.utils.set_random_seed(seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])

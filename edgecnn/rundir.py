@@ -53,6 +53,19 @@ class RunDir:
         suffix = "" if target == "cpu" else f"_{target}"
         return self.path / f"model_{mode}{suffix}.tflite"
 
+    def clear(self) -> None:
+        """Create the run directory, or empty it (``--overwrite``) once the new run has been checked."""
+        import shutil
+
+        if not self.path.exists():
+            self.path.mkdir(parents=True)
+            return
+        for child in self.path.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
     # --- checks and small readers -----------------------------------------------------
     def exists(self) -> bool:
         return self.path.is_dir() and self.recipe.is_file()

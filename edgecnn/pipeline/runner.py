@@ -65,7 +65,7 @@ def run_pipeline(recipe_or_path, data: str, out, *, resume: bool = False, overwr
     run = RunDir(out)
     check_run_dir(run, recipe, data, resume=resume, overwrite=overwrite)
     if overwrite and run.exists():
-        _empty(run)
+        run.clear()
     ctx = Context(run=run, recipe=recipe, data=str(data), log=log)
     stages = stages_for(recipe)
     for number, stage in enumerate(stages, 1):
@@ -83,16 +83,6 @@ def run_pipeline(recipe_or_path, data: str, out, *, resume: bool = False, overwr
     report = build_report(run.path)
     log(f"report: {report}")
     return run
-
-
-def _empty(run: RunDir) -> None:
-    import shutil
-
-    for child in run.path.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
 
 
 def _stderr(message: str) -> None:

@@ -13,7 +13,6 @@ built) before anything in an existing run directory is touched.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def train_run(data, out, *, recipe: dict | None = None, resume: bool = False, ov
     from .fit import fit_model
 
     if not resume:
-        _clear(run)
+        run.clear()
         _write_run_files(run, wanted, labels, root, splits, skipped)
     else:
         write_text(run.recipe, _dump_yaml(wanted))
@@ -218,18 +217,6 @@ def _resumable_state(run: RunDir):
 def _check_not_inside(run: RunDir, root: Path) -> None:
     if run.path.exists() and root.resolve().is_relative_to(run.path.resolve()):
         raise RunDirError(f"the data folder {root} lies inside --out {run.path}; put the run somewhere else")
-
-
-def _clear(run: RunDir) -> None:
-    """Empty an existing run directory (``--overwrite``), after the new run has been checked."""
-    if not run.path.exists():
-        run.path.mkdir(parents=True)
-        return
-    for child in run.path.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
 
 
 # --- data --------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import EdgecnnError
+from edgecnn.errors import EdgecnnError
 
 
 def _check_parent(path: Path) -> None:

@@ -4,6 +4,8 @@ Every message is one line that says what is wrong and how to fix it. The CLI pri
 ``Error: <message>`` and exits with ``exit_code``; it never shows a traceback for these.
 """
 
+import difflib
+
 
 class EdgecnnError(Exception):
     """A problem the user can fix. The message must carry the fix."""
@@ -45,9 +47,13 @@ class TrainingDiverged(EdgecnnError):
     """Loss became NaN or infinite."""
 
 
+class TrainingInterrupted(EdgecnnError):
+    """Ctrl-C during training; the checkpoints of completed epochs are kept."""
+
+    exit_code = 130
+
+
 def closest(name: str, choices) -> str:
     """A ' (did you mean X?)' hint for an unknown name, or '' when nothing is close."""
-    import difflib
-
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
     return f" (did you mean {match[0]!r}?)" if match else ""

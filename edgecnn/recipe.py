@@ -13,7 +13,10 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from .errors import RecipeError, closest
+import yaml
+
+from edgecnn.errors import RecipeError, closest
+from edgecnn.model_sizes import MIN_SIZE
 
 _NUMBER = (int, float)
 _OPTIONAL_NUMBER = (int, float, type(None))
@@ -108,8 +111,6 @@ def find_recipe(name_or_path) -> Path:
 
 def load_recipe(path) -> dict:
     """Read, check and complete a recipe file (or a built-in recipe's name); it holds every key of SCHEMA."""
-    import yaml
-
     path = find_recipe(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -189,8 +190,6 @@ def check_consistency(recipe: dict, source: str) -> None:
     sparsity = recipe["prune"]["sparsity"]
     if sparsity is not None and not 0 < sparsity < 1:
         raise RecipeError(f"{source}: prune.sparsity must be between 0 and 1 (exclusive) or null to skip pruning, got {sparsity}")
-    from .training.registry import MIN_SIZE  # TF-free: the registry holds no models, only their rules
-
     if model["size"] < MIN_SIZE:
         raise RecipeError(f"{source}: model.size {model['size']} is too small; the smallest input is {MIN_SIZE} pixels")
     if not 0 < data["val_fraction"] + data["test_fraction"] < 0.9:

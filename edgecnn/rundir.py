@@ -22,9 +22,12 @@ files and reads the small JSON/YAML ones; it imports neither TensorFlow nor Open
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
-from .errors import RunDirError
+import yaml
+
+from edgecnn.errors import RunDirError
 
 
 class RunDir:
@@ -55,8 +58,6 @@ class RunDir:
 
     def clear(self) -> None:
         """Create the run directory, or empty it (``--overwrite``) once the new run has been checked."""
-        import shutil
-
         if not self.path.exists():
             self.path.mkdir(parents=True)
             return
@@ -83,8 +84,6 @@ class RunDir:
         return [line.strip() for line in self.labels_file.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def load_recipe(self) -> dict:
-        import yaml
-
         self.require(self.recipe, f"edgecnn train DATA --out {self.path}")
         return yaml.safe_load(self.recipe.read_text(encoding="utf-8")) or {}
 

@@ -35,7 +35,7 @@ TINY_RUN = {"model": "mobilenet_v1_tiny", "size": 16, "epochs": 4, "batch_size":
 def tiny_run(tmp_path_factory, edgecnn_cache):
     """A finished run directory (RunDir) of TINY_RUN on the built-in digits. Treat it as read-only:
     copy it (shutil.copytree) before changing anything in it."""
-    from edgecnn.training.train import train_run
+    from edgecnn.training.fit.train import train_run
 
     out = tmp_path_factory.mktemp("tiny") / "run"
     return train_run("digits", out, log=lambda message: None, **TINY_RUN)

@@ -109,8 +109,8 @@ def untrained_run(root: Path, architecture: str, *, size: int = 16, classes: int
     import yaml
 
     from edgecnn.recipe import default_recipe
-    from edgecnn.training.architectures import build_model
-    from edgecnn.training.model_io import save_keras_model
+    from edgecnn.training.models.mobilenet import build_model
+    from edgecnn.training.models.model_io import save_keras_model
 
     recipe = default_recipe()
     recipe["name"] = f"test_{architecture}"
@@ -144,7 +144,7 @@ def shared_export(factory, architecture: str, mode: str):
     (``export_modes`` loads the model once) and cached: the Edge TPU tests reuse the int8 files."""
     key = f"export:{architecture}"
     if key not in _CACHE_RESULTS:
-        from edgecnn.training.export import export_modes
+        from edgecnn.training.export.exporter import export_modes
 
         results = export_modes(shared_arch_run(factory, architecture), EXPORT_MODES, progress=False)
         _CACHE_RESULTS[key] = dict(zip(EXPORT_MODES, results))

@@ -17,7 +17,7 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools import flatbuffer_utils
 
-from edgecnn.runtime.metadata import ModelMetadata, embed_metadata
+from edgecnn.tflite.metadata import ModelMetadata, embed_metadata
 
 # Input scale of int8 models: inputs normalized to -1..1 (mean=std=127.5) fill the int8 range.
 INPUT_SCALE = 1.0 / 127.5

@@ -107,10 +107,11 @@ def latencies(paths: dict[str, Path], *, threads: int, runs: int, warmup: int, r
 def main(argv=None) -> int:
     args = parse_args(argv)
     from edgecnn.rundir import RunDir
-    from edgecnn.training import finetune, sources
-    from edgecnn.training.export import ExportOptions, export
-    from edgecnn.training.prune import prune_run
-    from edgecnn.training.qat import qat_run
+    from edgecnn.training.data import run_inputs
+    from edgecnn.training.export.exporter import ExportOptions, export
+    from edgecnn.training.optimize import finetune
+    from edgecnn.training.optimize.prune import prune_run
+    from edgecnn.training.optimize.qat import qat_run
 
     work = Path(tempfile.mkdtemp(prefix="bench_export_")) if args.keep is None else args.keep
     work.mkdir(parents=True, exist_ok=True)
@@ -121,7 +122,7 @@ def main(argv=None) -> int:
         train(args, run_path)
     run = RunDir(run_path)
     recipe = run.load_recipe()
-    test = finetune.load_split(run, "test", sources.input_spec(recipe))
+    test = finetune.load_split(run, "test", run_inputs.input_spec(recipe))
     files = {}
 
     def out(name):
@@ -144,7 +145,7 @@ def main(argv=None) -> int:
                                   progress=False)
 
     log(f"accuracy of every file on {len(test)} test images")
-    from edgecnn.training.model_io import load_keras_model
+    from edgecnn.training.models.model_io import load_keras_model
 
     float_accuracy = finetune.accuracy(load_keras_model(run.float_model), test)
     rows = {}

@@ -59,9 +59,9 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     from edgecnn.recipe import default_recipe
     from edgecnn.runtime.preprocess import normalize
-    from edgecnn.training import data as data_mod
-    from edgecnn.training.architectures import DEFAULT_MODEL, build_model
+    from edgecnn.training.data import folders as data_mod
     from edgecnn.training.keras_compat import keras
+    from edgecnn.training.models.mobilenet import DEFAULT_MODEL, build_model
 
     recipe = default_recipe()
     recipe["model"]["size"] = args.size

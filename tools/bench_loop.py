@@ -126,8 +126,8 @@ def bench_latency(args) -> None:
     import numpy as np
 
     from edgecnn.runtime.classifier import TFLiteClassifier
-    from edgecnn.runtime.loop import LoopOptions, run_loop
-    from edgecnn.runtime.sources import SyntheticSource
+    from edgecnn.runtime.live.loop import LoopOptions, run_loop
+    from edgecnn.runtime.live.sources import SyntheticSource
 
     model = ensure_model(args.dir)
     classifier = TFLiteClassifier(model, threads=args.threads)

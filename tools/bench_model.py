@@ -22,8 +22,8 @@ _BUILD = r"""
 import sys
 import numpy as np
 from edgecnn.training.keras_compat import tf
-from edgecnn.training.architectures import build_model
-from edgecnn.runtime.metadata import ModelMetadata, embed_metadata
+from edgecnn.training.models.mobilenet import build_model
+from edgecnn.tflite.metadata import ModelMetadata, embed_metadata
 
 out, size = sys.argv[1], int(sys.argv[2])
 model = build_model("mobilenet_v1", num_classes=10, size=size, alpha=0.25)

@@ -2,7 +2,7 @@
 
 Target (issue 4): under a minute on 2 CPU cores. The run is built once (a registered
 architecture at 96x96, trained briefly on procedural shapes so its scores are not uniform,
-exported to full-integer int8), then ``edgecnn.training.parity`` is timed:
+exported to full-integer int8), then ``edgecnn.parity.core`` is timed:
 
 - ``load``: both models loaded (Keras file, interpreter), the part a CLI call pays once;
 - ``parity``: decode + per-model preprocessing + Keras in batches + the interpreter one image
@@ -23,7 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 EPOCHS = 8
 
 
@@ -33,10 +32,10 @@ def build_run(root: Path, *, images: int, size: int, architecture: str) -> Path:
 
     from edgecnn.recipe import default_recipe
     from edgecnn.runtime.preprocess import read_image
-    from edgecnn.training.architectures import build_model
-    from edgecnn.training.datasets import write_shapes
-    from edgecnn.training.model_io import save_keras_model
-    from edgecnn.training.sources import input_spec
+    from edgecnn.training.data.builtin import write_shapes
+    from edgecnn.training.data.run_inputs import input_spec
+    from edgecnn.training.models.mobilenet import build_model
+    from edgecnn.training.models.model_io import save_keras_model
 
     data = write_shapes(root / "shapes", size=size, per_class=images // 4 + 1, seed=0)
     labels = sorted(p.name for p in data.iterdir() if p.is_dir())
@@ -70,7 +69,7 @@ def build_run(root: Path, *, images: int, size: int, architecture: str) -> Path:
 
 def export_int8(run: Path, model, calibration, labels, spec) -> None:
     """Full-integer int8 with edgecnn metadata (the export command's int8 path, reduced to its core)."""
-    from edgecnn.runtime.metadata import ModelMetadata, embed_metadata
+    from edgecnn.tflite.metadata import ModelMetadata, embed_metadata
     from edgecnn.training.keras_compat import tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -84,8 +83,8 @@ def export_int8(run: Path, model, calibration, labels, spec) -> None:
 
 
 def time_parity(run: Path, *, threads: int, repeats: int) -> dict:
-    from edgecnn.training.parity import load_parity_data, run_parity
-    from edgecnn.training.predictors import load_predictor
+    from edgecnn.parity.core import load_parity_data, run_parity
+    from edgecnn.parity.predictors import load_predictor
 
     start = time.perf_counter()
     ref = load_predictor(run / "float.keras", threads=threads)

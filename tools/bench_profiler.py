@@ -42,8 +42,8 @@ CLASSES = 10
 
 def build_reference_models(folder: Path, architecture: str) -> dict[str, Path]:
     """float32 and int8 (PTQ, int8 in/out) .tflite files of ``architecture`` at 96x96."""
-    from edgecnn.training.architectures import build_model
     from edgecnn.training.keras_compat import tf
+    from edgecnn.training.models.mobilenet import build_model
 
     model = build_model(architecture, num_classes=CLASSES, size=SIZE)
     rng = np.random.default_rng(0)
@@ -79,7 +79,7 @@ def bare_loop_ms(interpreter, runs: int) -> list[float]:
 
 def overhead_check(model: Path, threads: int, rounds: int, runs: int, warmup: int) -> dict:
     from edgecnn.runtime.interpreter import load_interpreter
-    from edgecnn.runtime.profiler import fix_dynamic_shapes, set_representative_inputs, time_invokes
+    from edgecnn.runtime.profile.profiler import fix_dynamic_shapes, set_representative_inputs, time_invokes
 
     interpreter = load_interpreter(model, threads=threads).interpreter
     fix_dynamic_shapes(interpreter)
@@ -135,7 +135,7 @@ def litert_check(model: Path, threads: int, rounds: int, runs: int, warmup: int,
 # --- 3. int8 vs float32 -----------------------------------------------------------------------
 
 def int8_speedup(models: dict[str, Path], threads: int, rounds: int, runs: int, warmup: int) -> dict:
-    from edgecnn.runtime.profiler import ProfileSettings, profile_model
+    from edgecnn.runtime.profile.profiler import ProfileSettings, profile_model
 
     settings = ProfileSettings(threads=(threads,), runs=runs, warmup=warmup)
     p50 = {"fp32": [], "int8": []}
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     threads_list = [int(t) for t in args.threads.split(",")]
 
-    from edgecnn.runtime import sysinfo
+    from edgecnn.runtime.profile import sysinfo
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.models or Path(tmp)

@@ -9,12 +9,11 @@ Library code raises ``EdgecnnError`` subclasses; this group turns them into a on
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
-from .. import __version__
-from ..errors import EdgecnnError
+from edgecnn import __version__
+from edgecnn.errors import EdgecnnError
 
 # name -> (module under edgecnn.cli, attribute, one-line help shown by --help without importing it)
 COMMANDS: dict[str, tuple[str, str, str]] = {

@@ -29,9 +29,14 @@ def benchmark(run, threads, formats_text, runs, warmup, no_export, as_json):
     Writes benchmark.json, benchmark.csv and benchmark.png (accuracy against latency) into RUN.
     A format that cannot be made or measured shows why in its status instead of stopping the table.
     """
-    from ..rundir import RunDir
-    from ..training.benchmark import (BenchmarkSettings, benchmark_run, parse_formats, progress_to_stderr,
-                                      write_artifacts)
+    from edgecnn.rundir import RunDir
+    from edgecnn.training.evaluate.benchmark import (
+        BenchmarkSettings,
+        benchmark_run,
+        parse_formats,
+        progress_to_stderr,
+        write_artifacts,
+    )
 
     formats = parse_formats(formats_text)
     if threads is None:
@@ -50,7 +55,7 @@ def benchmark(run, threads, formats_text, runs, warmup, no_export, as_json):
 
 def echo_benchmark_table(result: dict) -> None:
     """The table of a benchmark result (as in benchmark.json), and why any row failed."""
-    from ..runtime.profile_reports import format_table
+    from edgecnn.runtime.profile.reports import format_table
 
     rows = [_display_row(row) for row in result["rows"]]
     click.echo(f"{result['run']}: {result['test_images']} test images, latency at {result['threads']} thread(s), "

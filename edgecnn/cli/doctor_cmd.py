@@ -11,7 +11,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def doctor(as_json):
     """Show the runtime, OpenCV, delegates and camera backends found."""
-    from ..runtime.doctor import device_report
+    from edgecnn.runtime.doctor import device_report
 
     report = device_report()
     if as_json:

@@ -19,7 +19,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON (stdout only).")
 def inspect(model, target, as_json):
     """Show MODEL's inputs, outputs (shape, dtype, quantization), op histogram, metadata and size."""
-    from ..runtime.inspect import format_info, inspect_file
+    from edgecnn.tflite.inspect import format_info, inspect_file
 
     info = inspect_file(model)
     report = _target_report(info, target)
@@ -38,11 +38,11 @@ def inspect(model, target, as_json):
 
 def _target_report(info, target):
     if target == "edgetpu":
-        from ..runtime.edgetpu import check_model
+        from edgecnn.tflite.edgetpu import check_model
 
         return check_model(info)
     if target == "gpu":
-        from ..runtime.gpu_compat import check_model
+        from edgecnn.tflite.gpu_rules import check_model
 
         return check_model(info)
     return None
@@ -50,9 +50,9 @@ def _target_report(info, target):
 
 def _format_target(report, target) -> str:
     if target == "edgetpu":
-        from ..runtime.edgetpu import format_report
+        from edgecnn.tflite.edgetpu import format_report
 
         return format_report(report)
-    from ..runtime.gpu_compat import format_report
+    from edgecnn.tflite.gpu_rules import format_report
 
     return format_report(report)

@@ -13,7 +13,7 @@ import click
 
 
 def _echo_json(report: dict) -> None:
-    from ..atomic import _json_default
+    from edgecnn.atomic import _json_default
 
     click.echo(json.dumps(report, indent=2, default=_json_default))
 
@@ -31,8 +31,8 @@ def _echo_json(report: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the prune report as JSON.")
 def prune(run, sparsity, epochs, batch_size, learning_rate, as_json):
     """Magnitude-prune RUN's float model; writes pruned.keras and prune_report.json (float.keras is kept)."""
-    from ..rundir import RunDir
-    from ..training.prune import check_sparsity, prune_run
+    from edgecnn.rundir import RunDir
+    from edgecnn.training.optimize.prune import check_sparsity, prune_run
 
     if sparsity is None:
         sparsity = (RunDir(run).load_recipe().get("prune", {}).get("sparsity") if RunDir(run).exists() else None) or 0.5
@@ -52,7 +52,7 @@ def prune(run, sparsity, epochs, batch_size, learning_rate, as_json):
 
 
 def _check_positive(option: str, value) -> None:
-    from ..errors import RecipeError
+    from edgecnn.errors import RecipeError
 
     if value is not None and value < 1:
         raise RecipeError(f"--{option} must be at least 1, got {value}")
@@ -73,8 +73,8 @@ def _check_positive(option: str, value) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the QAT report as JSON.")
 def qat(run, epochs, preserve_sparsity, start, batch_size, learning_rate, as_json):
     """Int8 quantization-aware training of RUN's float or pruned model; writes qat.keras and qat_report.json."""
-    from ..rundir import RunDir
-    from ..training.qat import qat_run
+    from edgecnn.rundir import RunDir
+    from edgecnn.training.optimize.qat import qat_run
 
     _check_positive("epochs", epochs)
     _check_positive("batch-size", batch_size)
@@ -117,7 +117,7 @@ def post_export_check(*, parity: bool = True, as_json: bool = False, **gate_opti
     """
     if not parity:
         return None
-    from ..training.export_parity import parity_post_check
+    from edgecnn.training.export.parity_gate import parity_post_check
 
     # With --json, stdout carries only the export result; the parity report goes to stderr.
     return parity_post_check(echo=lambda text: click.echo(text, err=as_json), **gate_options)
@@ -164,8 +164,9 @@ def export(source, quantize, io, target, out, calibration_data, labels_file, sta
     """
     from pathlib import Path
 
-    from ..training.export import ExportOptions, export as run_export, summary_lines
-    from ..training.export_parity import check_export_gate_options
+    from edgecnn.training.export.exporter import ExportOptions, summary_lines
+    from edgecnn.training.export.exporter import export as run_export
+    from edgecnn.training.export.parity_gate import check_export_gate_options
 
     check_export_gate_options(enabled=not no_parity, max_disagreement=max_disagreement,
                               max_accuracy_drop=max_accuracy_drop, mode=quantize, target=target)

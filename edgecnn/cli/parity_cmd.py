@@ -1,6 +1,6 @@
 """``edgecnn parity REFERENCE CANDIDATE --data ...``: does a (quantized) model agree with its original?
 
-Thin: resolve options, call ``edgecnn.training.parity`` (imported inside the body, so the CLI
+Thin: resolve options, call ``edgecnn.parity.core`` (imported inside the body, so the CLI
 stays light), print the report or ``--json`` on stdout, then apply the gates. A failed gate
 exits with code 3 (``GateFailed``) after the report is printed, so CI logs show why.
 """
@@ -49,12 +49,18 @@ def parity(reference, candidate, data, split, as_json, max_disagreement, max_acc
     where they disagree. With --data a run directory, the report is saved there as
     parity_<candidate>.json (and parity_layers_<candidate>.csv with --per-layer).
     """
-    from ..atomic import _json_default, write_json
-    from ..errors import DataError
-    from ..rundir import RunDir
-    from ..training.parity import (check_gates, format_report, load_parity_data, report_name, run_parity,
-                                   validate_gates)
-    from ..training.predictors import SpecFlags, load_predictor
+    from edgecnn.atomic import _json_default, write_json
+    from edgecnn.errors import DataError
+    from edgecnn.parity.core import (
+        check_gates,
+        format_report,
+        load_parity_data,
+        report_name,
+        run_parity,
+        validate_gates,
+    )
+    from edgecnn.parity.predictors import SpecFlags, load_predictor
+    from edgecnn.rundir import RunDir
 
     if threads is not None and threads < 1:
         raise DataError(f"--threads must be at least 1, got {threads}")
@@ -72,7 +78,7 @@ def parity(reference, candidate, data, split, as_json, max_disagreement, max_acc
         saved.append(write_json(run.path / f"parity_{report_name(cand.path)}.json", report.to_dict()))
     layers_text = None
     if per_layer:
-        from ..training.layer_debug import per_layer_report
+        from edgecnn.training.evaluate.layer_debug import per_layer_report
 
         csv_path, layers_text = per_layer_report(ref, cand, parity_data, run if run.exists() else None)
         saved.append(csv_path)

@@ -34,8 +34,8 @@ def pipeline(recipe, data, out, resume, overwrite, **overrides):
     benchmark, report.html. Each stage is skipped when its artifact is already present, so
     --resume continues after a crash or Ctrl-C.
     """
-    from ..pipeline.runner import run_pipeline
-    from ..recipe import apply_overrides, load_recipe
+    from edgecnn.pipeline.runner import run_pipeline
+    from edgecnn.recipe import apply_overrides, load_recipe
 
     resolved = apply_overrides(load_recipe(recipe), {_OVERRIDES[k]: v for k, v in overrides.items()})
     run = run_pipeline(resolved, data, out, resume=resume, overwrite=overwrite)
@@ -49,8 +49,8 @@ def pipeline(recipe, data, out, resume, overwrite, **overrides):
 @click.option("--overwrite", is_flag=True, help="Start again instead of continuing an earlier demo.")
 def demo(out, data, overwrite):
     """The whole pipeline on built-in data, then the live loop on a generated clip."""
-    from ..pipeline.demo import run_demo
-    from ..rundir import RunDir
+    from edgecnn.pipeline.demo import run_demo
+    from edgecnn.rundir import RunDir
 
     summary = run_demo(out, data=data, overwrite=overwrite)
     _print_verdict(RunDir(summary["run"]))
@@ -65,7 +65,7 @@ def _print_verdict(run) -> None:
     """The benchmark table and the parity verdict of a finished run."""
     import json
 
-    from .benchmark_cmd import echo_benchmark_table
+    from edgecnn.cli.benchmark_cmd import echo_benchmark_table
 
     if run.benchmark_json.is_file():
         echo_benchmark_table(json.loads(run.benchmark_json.read_text(encoding="utf-8")))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import RecipeError
+from edgecnn.errors import RecipeError
 
 DELEGATE_CHOICES = ("cpu", "gpu", "edgetpu")
 PROFILE_COLUMNS = (
@@ -55,11 +55,11 @@ def profile(model, threads_text, runs, warmup, delegate, device_name, fallback, 
     min and max over --runs timed invokes, throughput and peak resident memory, plus the CPU,
     OS and (on a Raspberry Pi) the temperature and throttling before and after.
     """
-    from ..atomic import write_json
-    from ..runtime.devices import get_profile
-    from ..runtime.profile_reports import format_table
-    from ..runtime.profiler import ProfileSettings, parse_threads, profile_model
-    from ..runtime.sysinfo import usable_cores
+    from edgecnn.atomic import write_json
+    from edgecnn.runtime.profile.devices import get_profile
+    from edgecnn.runtime.profile.profiler import ProfileSettings, parse_threads, profile_model
+    from edgecnn.runtime.profile.reports import format_table
+    from edgecnn.runtime.profile.sysinfo import usable_cores
 
     device_profile = get_profile(device_name) if device_name else None
     if threads_text is not None:
@@ -120,7 +120,7 @@ def _profile_header(report: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON on stdout.")
 def compare(reports, as_json):
     """Tabulate profile reports (from 'edgecnn profile --out/--json') side by side."""
-    from ..runtime.profile_reports import COMPARE_COLUMNS, compare_reports, format_table, load_report
+    from edgecnn.runtime.profile.reports import COMPARE_COLUMNS, compare_reports, format_table, load_report
 
     named = [(Path(path).name, load_report(path)) for path in reports]
     rows, warnings = compare_reports(named)
@@ -137,10 +137,11 @@ def compare(reports, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print the profiles as JSON on stdout.")
 def devices(name, as_json):
     """List the device profiles edgecnn knows, or show one in full."""
-    from ..runtime.devices import detect_profile, get_profile, load_profiles
-    from ..runtime.profile_reports import format_table
-    from ..runtime.sysinfo import board_model
     import platform
+
+    from edgecnn.runtime.profile.devices import detect_profile, get_profile, load_profiles
+    from edgecnn.runtime.profile.reports import format_table
+    from edgecnn.runtime.profile.sysinfo import board_model
 
     profiles = [get_profile(name)] if name else list(load_profiles().values())
     if as_json:

@@ -15,7 +15,7 @@ import threading
 
 import click
 
-from ..errors import DataError, RecipeError
+from edgecnn.errors import DataError, RecipeError
 
 _DELEGATES = ("cpu", "edgetpu", "gpu")
 
@@ -64,10 +64,10 @@ def model_options(func):
 def run(model, source, headless, as_json, record, max_frames, duration, threshold, smoothing, realtime, loop,
         threads, delegate, device, delegate_path, fallback, labels_file, channel_order, mean, std, top_k):
     """Classify frames from a camera, stream, video file or image folder in real time."""
-    from ..runtime.loop import LoopOptions, StopFlag, run_loop
-    from ..runtime.outputs import JsonLinesOutput, TextOutput
-    from ..runtime.overlay import RecordOutput, WindowOutput, check_display
-    from ..runtime.sources import parse_source
+    from edgecnn.runtime.live.loop import LoopOptions, StopFlag, run_loop
+    from edgecnn.runtime.live.outputs import JsonLinesOutput, TextOutput
+    from edgecnn.runtime.live.overlay import RecordOutput, WindowOutput, check_display
+    from edgecnn.runtime.live.sources import parse_source
 
     if not headless:
         check_display()  # before loading anything: the fix (--headless) is the same either way
@@ -90,7 +90,7 @@ def run(model, source, headless, as_json, record, max_frames, duration, threshol
         with _stop_on_signals(stop):
             summary = run_loop(classifier, frame_source, outputs, options, stop, warn=_warn)
     if not (headless or as_json):
-        from ..runtime.outputs import format_summary
+        from edgecnn.runtime.live.outputs import format_summary
 
         click.echo(format_summary(summary), err=True)
 
@@ -103,9 +103,9 @@ def run(model, source, headless, as_json, record, max_frames, duration, threshol
 def classify(model, paths, as_json, threads, delegate, device, delegate_path, fallback, labels_file,
              channel_order, mean, std, top_k):
     """Classify image files and folders of images (searched recursively)."""
-    from ..runtime.postprocess import predict
-    from ..runtime.preprocess import read_image
-    from ..runtime.sources import find_images
+    from edgecnn.runtime.live.sources import find_images
+    from edgecnn.runtime.postprocess import predict
+    from edgecnn.runtime.preprocess import read_image
 
     missing = [p for p in paths if not _exists(p)]
     if missing:
@@ -137,8 +137,8 @@ def classify(model, paths, as_json, threads, delegate, device, delegate_path, fa
 
 
 def _load_classifier(model, threads, delegate, device, delegate_path, fallback, labels_file, channel_order, mean, std):
-    from ..runtime.classifier import TFLiteClassifier
-    from ..runtime.metadata import labels_from_file
+    from edgecnn.runtime.classifier import TFLiteClassifier
+    from edgecnn.tflite.metadata import labels_from_file
 
     labels = labels_from_file(labels_file) if labels_file else None
     overrides = {"channel_order": channel_order, "mean": _floats(mean, "--mean"), "std": _floats(std, "--std")}

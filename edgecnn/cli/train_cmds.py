@@ -9,7 +9,7 @@ import json
 
 import click
 
-from ..recipe import SCHEMA
+from edgecnn.recipe import SCHEMA
 
 DEFAULT_SIZE = SCHEMA["model"]["size"][1]
 
@@ -27,7 +27,7 @@ def _default(section: str, key: str):
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 def models(size, alpha, as_json):
     """List the registered architectures with params and MACs at --size."""
-    from ..training.architectures import DEFAULT_MODEL, MODELS, build_model, model_stats
+    from edgecnn.training.models.mobilenet import DEFAULT_MODEL, MODELS, build_model, model_stats
 
     rows = []
     for name, spec in MODELS.items():
@@ -87,8 +87,8 @@ def train(data, out, recipe_file, model, alpha, depth, size, channels, epochs, b
     dataset (digits, shapes). Writes the run directory that every later stage reads."""
     from pathlib import Path
 
-    from ..recipe import load_recipe
-    from ..training.train import train_run
+    from edgecnn.recipe import load_recipe
+    from edgecnn.training.fit.train import train_run
 
     recipe = load_recipe(recipe_file) if recipe_file else None
     out = out or str(Path("runs") / (Path(data).name or "run"))
@@ -108,7 +108,7 @@ def train(data, out, recipe_file, model, alpha, depth, size, channels, epochs, b
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable result on stdout.")
 def evaluate(run, data, split, as_json):
     """Accuracy, per-class precision/recall/F1 and confusion matrix of RUN's float model."""
-    from ..training.evaluate import evaluate_run
+    from edgecnn.training.evaluate.evaluation import evaluate_run
 
     result = evaluate_run(run, data=data, split=split)
     if as_json:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..atomic import atomic_path, write_json
-from ..errors import DataError
+from edgecnn.atomic import atomic_path, write_json
+from edgecnn.errors import DataError
+from edgecnn.runtime.preprocess import read_image
 
 FRAMES_PER_IMAGE = 3
 FRAME_SIZE = 128
@@ -22,8 +23,6 @@ FPS = 15.0
 def write_labelled_clip(items, labels: list[str], out_path, *, limit: int = 200) -> Path:
     """Write ``items`` ((image path, label index) pairs) as a clip; labels go to ``<clip>.labels.json``."""
     import cv2
-
-    from ..runtime.preprocess import read_image
 
     out_path = Path(out_path)
     chosen = list(items)[:limit]

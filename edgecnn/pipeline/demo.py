@@ -13,11 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..atomic import atomic_path, write_json
-from ..errors import EdgecnnError
-from ..rundir import RunDir
-from .clip import live_loop_accuracy, write_labelled_clip
-from .runner import run_pipeline
+from edgecnn.atomic import atomic_path, write_json
+from edgecnn.errors import EdgecnnError
+from edgecnn.pipeline.clip import live_loop_accuracy, write_labelled_clip
+from edgecnn.pipeline.runner import run_pipeline
+from edgecnn.rundir import RunDir
 
 DEMO_RECIPE = "digits_demo"
 CLIP_IMAGES = 120

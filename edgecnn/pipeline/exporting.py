@@ -8,13 +8,13 @@ pipeline tries that export again.
 
 from __future__ import annotations
 
-from ..rundir import RunDir
+from edgecnn.rundir import RunDir
+from edgecnn.training.evaluate.benchmark import BenchmarkSettings, benchmark_run, parse_formats, write_artifacts
+from edgecnn.training.export.exporter import ExportOptions, export
+from edgecnn.training.export.parity_gate import parity_post_check
 
 
 def export_with_parity(run: RunDir, mode: str, recipe: dict, *, log):
-    from ..training.export import ExportOptions, export
-    from ..training.export_parity import parity_post_check
-
     section, gates = recipe["export"], recipe["parity"]
     quantized = mode != "fp32"
     options = ExportOptions(quantize=mode, io=section["io"] if mode == "int8" else None,
@@ -35,8 +35,6 @@ def _target_for(mode: str, target: str) -> str:
 
 
 def benchmark(run: RunDir, recipe: dict, *, log) -> dict:
-    from ..training.benchmark import BenchmarkSettings, benchmark_run, parse_formats, write_artifacts
-
     section = recipe["benchmark"]
     formats = parse_formats(",".join(section["formats"]) if section["formats"] else None)
     result = benchmark_run(run.path, formats, BenchmarkSettings(threads=section["threads"]), progress=log)

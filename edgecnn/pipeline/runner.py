@@ -10,11 +10,11 @@ from __future__ import annotations
 import sys
 import time
 
-from ..errors import RunDirError
-from ..recipe import SCHEMA, load_recipe
-from ..rundir import RunDir
-from .stages import Context, artifact_is_valid, stages_for
-
+from edgecnn.errors import RunDirError
+from edgecnn.pipeline.report import build_report
+from edgecnn.pipeline.stages import Context, artifact_is_valid, stages_for
+from edgecnn.recipe import SCHEMA, load_recipe
+from edgecnn.rundir import RunDir
 
 # Sections that only check or measure what the stages made: changing them does not make the run's
 # artifacts stale, so a run may be resumed with new gates (after a gate failure, say) or threads.
@@ -78,8 +78,6 @@ def run_pipeline(recipe_or_path, data: str, out, *, resume: bool = False, overwr
         started = time.perf_counter()
         stage.execute(ctx)
         log(f"{prefix}: done in {time.perf_counter() - started:.1f}s -> {artifact.name}")
-    from ..report import build_report
-
     report = build_report(run.path)
     log(f"report: {report}")
     return run

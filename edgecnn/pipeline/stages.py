@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from pathlib import Path
 from typing import Callable
 
-from ..errors import EdgecnnError
-from ..rundir import RunDir
+from edgecnn.errors import EdgecnnError
+from edgecnn.pipeline.exporting import benchmark, export_with_parity
+from edgecnn.rundir import RunDir
+from edgecnn.tflite.flatbuffer import check_tflite_bytes
+from edgecnn.training.evaluate.evaluation import evaluate_run
+from edgecnn.training.fit.train import train_run
+from edgecnn.training.optimize.prune import prune_run
+from edgecnn.training.optimize.qat import qat_run
 
 
 @dataclasses.dataclass
@@ -48,15 +55,11 @@ def artifact_is_valid(path: Path) -> bool:
         except ValueError:
             return False
     elif path.suffix == ".tflite":
-        from ..runtime.tflite_file import check_tflite_bytes
-
         try:
             check_tflite_bytes(path.read_bytes(), path.name)
         except EdgecnnError:
             return False
     elif path.suffix == ".keras":
-        import zipfile
-
         return zipfile.is_zipfile(path)
     return True
 
@@ -64,29 +67,21 @@ def artifact_is_valid(path: Path) -> bool:
 # --- the stages ------------------------------------------------------------------------------------
 
 def _train(ctx: Context):
-    from ..training.train import train_run
-
     # Checkpoints without a finished float model: an interrupted training, continued from its last epoch.
     resume = ctx.run.checkpoints.is_dir() and any(ctx.run.checkpoints.iterdir())
     return train_run(ctx.data, ctx.run.path, recipe=ctx.recipe, resume=resume, overwrite=not resume)
 
 
 def _evaluate(ctx: Context):
-    from ..training.evaluate import evaluate_run
-
     return evaluate_run(ctx.run.path)
 
 
 def _prune(ctx: Context):
-    from ..training.prune import prune_run
-
     section = ctx.recipe["prune"]
     return prune_run(ctx.run.path, sparsity=section["sparsity"], epochs=section["epochs"])
 
 
 def _qat(ctx: Context):
-    from ..training.qat import qat_run
-
     section = ctx.recipe["qat"]
     preserve = bool(section["preserve_sparsity"] and ctx.recipe["prune"]["sparsity"] is not None)
     return qat_run(ctx.run.path, epochs=section["epochs"], preserve_sparsity=preserve)
@@ -94,8 +89,6 @@ def _qat(ctx: Context):
 
 def _export_stage(mode: str) -> Stage:
     def execute(ctx: Context):
-        from .exporting import export_with_parity
-
         return export_with_parity(ctx.run, mode, ctx.recipe, log=ctx.log)
 
     def artifact(ctx: Context) -> Path:
@@ -105,8 +98,6 @@ def _export_stage(mode: str) -> Stage:
 
 
 def _benchmark(ctx: Context):
-    from .exporting import benchmark
-
     return benchmark(ctx.run, ctx.recipe, log=ctx.log)
 
 

@@ -13,11 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, ModelError
-from .interpreter import LoadedInterpreter, load_interpreter
-from .metadata import ModelMetadata, read_metadata
-from .preprocess import (InputConverter, InputSpec, dequantize_output, model_pixels_from_bgr,
-                         model_pixels_from_rgb, quantize_input)
+from edgecnn.errors import DataError, ModelError
+from edgecnn.runtime.interpreter import LoadedInterpreter, load_interpreter
+from edgecnn.runtime.preprocess import (
+    InputConverter,
+    InputSpec,
+    dequantize_output,
+    model_pixels_from_bgr,
+    model_pixels_from_rgb,
+    quantize_input,
+)
+from edgecnn.tflite.metadata import ModelMetadata, read_metadata
 
 
 class TFLiteClassifier:

@@ -11,18 +11,18 @@ import importlib.util
 import os
 import platform
 import sys
+from importlib import metadata
 
-from .interpreter import library_loadable, runtime_info
-from .sources import list_v4l2_devices
+from edgecnn import __version__
+from edgecnn.runtime.interpreter import library_loadable, runtime_info
+from edgecnn.runtime.live.overlay import opencv_has_gui
+from edgecnn.runtime.live.sources import list_v4l2_devices
 
 GPU_LIBRARIES = ("libOpenCL.so.1", "libvulkan.so.1")
 
 
 def device_report() -> dict:
     import cv2
-
-    from .. import __version__
-    from .overlay import opencv_has_gui
 
     runtime = runtime_info()
     return {
@@ -71,8 +71,6 @@ def _gpu(runtime: dict) -> dict:
 
 def _distribution_installed(name: str) -> bool:
     # Package metadata, not find_spec: the device half does not even look for TensorFlow's modules.
-    from importlib import metadata
-
     try:
         metadata.version(name)
     except metadata.PackageNotFoundError:

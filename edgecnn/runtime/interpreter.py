@@ -18,11 +18,13 @@ import importlib
 import os
 import platform
 import re
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError, RecipeError, RuntimeUnavailable, closest
-from .tflite_file import TFLITE_IDENTIFIER, parse_model, read_tflite_bytes
+from edgecnn.errors import ModelError, RecipeError, RuntimeUnavailable, closest
+from edgecnn.runtime.litert_gpu import load_gpu_model
+from edgecnn.tflite.flatbuffer import TFLITE_IDENTIFIER, parse_model, read_tflite_bytes
 
 DELEGATES = ("cpu", "edgetpu", "gpu")
 FALLBACKS = (None, "cpu")
@@ -87,8 +89,6 @@ def import_runtime() -> _Runtime:
 
 
 def _version_of(distribution: str) -> str:
-    from importlib import metadata
-
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
@@ -116,8 +116,6 @@ def load_interpreter(model_path, *, threads: int | None = None, delegate: str = 
             elif delegate_path is not None:
                 delegates = [load_library_delegate(runtime, delegate_path)]
             else:
-                from .litert_gpu import load_gpu_model
-
                 gpu_model = load_gpu_model(data, runtime.name)
             delegate_used = delegate
         except RuntimeUnavailable as exc:

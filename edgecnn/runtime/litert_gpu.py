@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import RuntimeUnavailable
-from .tflite_file import parse_model
+from edgecnn.errors import RuntimeUnavailable
+from edgecnn.tflite.flatbuffer import parse_model
 
 _GPU_HINT = ("no usable GPU accelerator here; LiteRT needs a working OpenCL, Vulkan (WebGPU) or Metal driver, "
              "or give a GPU delegate library with --delegate-path")

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import RecipeError
+from edgecnn.errors import RecipeError
 
 
 @dataclasses.dataclass

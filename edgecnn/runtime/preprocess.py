@@ -24,8 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DataError, ModelError
-from .metadata import CHANNEL_ORDERS
+from edgecnn.errors import DataError, ModelError
+from edgecnn.tflite.metadata import CHANNEL_ORDERS
 
 # File types OpenCV decodes (GIF needs OpenCV >= 4.11; older builds report it as undecodable).
 IMAGE_EXTENSIONS = frozenset(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
+from edgecnn.atomic import atomic_path
 
 
 def _save(fig, path) -> Path:

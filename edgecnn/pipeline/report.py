@@ -1,0 +1,153 @@
+"""A self-contained HTML report of a run: one file, images embedded, safe to mail.
+
+It reads only the artifacts that the stages left in the run directory (recipe, training
+curves, evaluation, parity reports, benchmark table and plot), so it can be rebuilt at any
+time and never re-runs a model. Every piece of text is HTML-escaped: labels and paths come
+from the user's folders.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import yaml
+
+from edgecnn import __version__
+from edgecnn.atomic import write_text
+from edgecnn.rundir import RunDir
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{margin-bottom:.2rem} h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.92rem} th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}
+th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
+.ok{color:#137333;font-weight:600} .fail{color:#b3261e;font-weight:600}
+img{max-width:100%;border:1px solid #eee;margin:.5rem 0} pre{background:#f7f7f7;padding:.8rem;overflow:auto;font-size:.85rem}
+.muted{color:#666}
+"""
+
+BENCHMARK_COLUMNS = (
+    ("format", "format"), ("status", "status"), ("accuracy", "accuracy"), ("top1_agreement", "top-1 agreement"),
+    ("size_bytes", "size (bytes)"), ("gzip_bytes", "gzip (bytes)"), ("latency_ms_p50", "p50 latency (ms)"),
+)
+PARITY_FIGURES = (
+    ("num_samples", "images"), ("top1_agreement", "top-1 agreement"), ("top5_agreement", "top-5 agreement"),
+    ("max_abs_error", "max |score error|"), ("mean_abs_error", "mean |score error|"),
+    ("reference.accuracy", "reference accuracy"), ("candidate.accuracy", "candidate accuracy"),
+)
+
+
+def build_report(run_path) -> Path:
+    """Write ``report.html`` into the run and return its path."""
+    run = RunDir(run_path)
+    sections = [
+        _header(run),
+        _section("Recipe", _recipe(run)),
+        _section("Training", _image(run.curves_png, "training curves")),
+        _section("Evaluation (float model, test split)", _evaluation(run)),
+        _section("Parity: quantized vs float", _parity(run)),
+        _section("Formats side by side", _benchmark(run)),
+    ]
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>edgecnn report: {_e(run.path.name)}</title>"
+            f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>\n")
+    return write_text(run.report_html, page)
+
+
+def _header(run: RunDir) -> str:
+    name = run.path.name
+    if run.recipe.is_file():
+        name = (yaml.safe_load(run.recipe.read_text(encoding="utf-8")) or {}).get("name") or name
+    return f"<h1>edgecnn report: {_e(name)}</h1><p class='muted'>edgecnn {__version__} · {_e(run.path.resolve())}</p>"
+
+
+def _section(title: str, body: str) -> str:
+    return f"<h2>{_e(title)}</h2>{body}"
+
+
+def _recipe(run: RunDir) -> str:
+    if not run.recipe.is_file():
+        return _missing("recipe.yaml")
+    # Folded: the resolved recipe is long, and the figures below are what a reader comes for.
+    return (f"<details><summary>resolved recipe (recipe.yaml)</summary>"
+            f"<pre>{_e(run.recipe.read_text(encoding='utf-8'))}</pre></details>")
+
+
+def _evaluation(run: RunDir) -> str:
+    data = _read_json(run.evaluation)
+    if data is None:
+        return _missing("evaluation.json (run 'edgecnn evaluate')")
+    figures = f"<p>accuracy <b>{_fmt(data.get('accuracy'))}</b> on {_fmt(data.get('num_samples'))} test images</p>"
+    return figures + _image(run.confusion_png, "confusion matrix")
+
+
+def _parity(run: RunDir) -> str:
+    reports = sorted(run.path.glob("parity_*.json"))
+    if not reports:
+        return _missing("parity_*.json (run 'edgecnn parity' or 'edgecnn export')")
+    head = "".join(f"<th>{_e(label)}</th>" for _, label in PARITY_FIGURES)
+    rows = []
+    for path in reports:
+        data = _read_json(path) or {}
+        cells = "".join(f"<td>{_fmt(_dig(data, key))}</td>" for key, _ in PARITY_FIGURES)
+        verdict = data.get("passed")
+        mark = "" if verdict is None else (" <span class='ok'>pass</span>" if verdict else " <span class='fail'>FAIL</span>")
+        rows.append(f"<tr><td>{_e(path.stem.removeprefix('parity_'))}{mark}</td>{cells}</tr>")
+    return f"<table><tr><th>model</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _benchmark(run: RunDir) -> str:
+    data = _read_json(run.benchmark_json)
+    if data is None:
+        return _missing("benchmark.json (run 'edgecnn benchmark')")
+    head = "".join(f"<th>{_e(label)}</th>" for _, label in BENCHMARK_COLUMNS)
+    rows = []
+    for row in data.get("rows", []):
+        cells = []
+        for key, _ in BENCHMARK_COLUMNS:
+            value = row.get(key)
+            css = " class='ok'" if key == "status" and value == "ok" else (" class='fail'" if key == "status" else "")
+            cells.append(f"<td{css}>{_fmt(value)}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    table = f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    return table + _image(run.path / "benchmark.png", "accuracy against latency")
+
+
+def _image(path: Path, alt: str) -> str:
+    if not path.is_file():
+        return _missing(path.name)
+    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"<img alt='{_e(alt)}' src='data:image/png;base64,{encoded}'>"
+
+
+def _missing(what: str) -> str:
+    return f"<p class='muted'>not available: {_e(what)}</p>"
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _dig(data: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return _e(value)
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)

@@ -1,0 +1,155 @@
+"""The capture thread: reads a source into a channel, reconnects live sources, loops files.
+
+Capture runs in its own thread so that a camera is drained while the model works (OpenCV's
+``read`` and most decoders release the GIL). For live sources the channel is a ``LatestSlot``
+(newest frame wins); for files and folders a ``Fifo`` (in order, none dropped), unless
+``realtime`` asks to pace the file at its own frame rate and drop like a camera.
+
+A live source that stops delivering (unplugged camera, dropped stream) is released and
+reopened with exponential backoff while the rest of the loop keeps running; each outage is
+one gap. Every frame carries the number of gaps before it (``gaps_before``), so the loop can
+restart smoothing after an outage even when the first frame after it was dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from edgecnn.errors import EdgecnnError, SourceError
+from edgecnn.runtime.live.sources import FrameSource
+
+
+@dataclasses.dataclass
+class Frame:
+    index: int  # 0-based position in the source's stream of delivered frames
+    image: np.ndarray  # BGR uint8
+    captured_at: float  # time.perf_counter() when the source handed the frame over
+    read_ms: float  # time spent in the source's read (decode, or waiting for the camera)
+    gaps_before: int = 0  # outages of the source before this frame
+    name: str | None = None  # file name, for image folders
+
+
+@dataclasses.dataclass
+class Backoff:
+    initial_s: float = 0.1
+    maximum_s: float = 5.0
+    factor: float = 2.0
+
+    def delays(self):
+        delay = self.initial_s
+        while True:
+            yield delay
+            delay = min(delay * self.factor, self.maximum_s)
+
+
+@dataclasses.dataclass
+class CaptureStats:
+    frames: int = 0
+    gaps: int = 0
+    gap_s: float = 0.0
+    reconnect_attempts: int = 0
+    loops: int = 0
+    ended: bool = False  # the source ended by itself (end of file)
+
+
+class CaptureThread(threading.Thread):
+    def __init__(self, source: FrameSource, channel, stop: threading.Event, *, loop: bool = False,
+                 realtime: bool = False, backoff: Backoff | None = None, warn=None):
+        super().__init__(name="edgecnn-capture", daemon=True)
+        self.source, self.channel, self.stop_event = source, channel, stop
+        self.loop, self.realtime = loop, realtime
+        self.backoff = backoff or Backoff()
+        self.warn = warn or _warn_stderr
+        self.stats = CaptureStats()
+        self.error: EdgecnnError | None = None  # re-raised by the loop in the main thread
+
+    def run(self) -> None:
+        try:
+            self._capture()
+        except EdgecnnError as exc:
+            self.error = exc
+        finally:
+            self.source.release()
+            self.channel.close()
+
+    def _capture(self) -> None:
+        pace = _Pacer(self.source.fps) if self.realtime and self.source.fps else None
+        while not self.stop_event.is_set():
+            if pace:
+                pace.wait(self.stop_event)
+            started = time.perf_counter()
+            image = self._read()
+            read_done = time.perf_counter()
+            if image is None:
+                if self.source.live:
+                    self._reconnect()
+                    continue
+                if self.loop and self.stats.frames > 0 and self.source.rewind():
+                    self.stats.loops += 1
+                    continue
+                self.stats.ended = True
+                return
+            frame = Frame(index=self.stats.frames, image=image, captured_at=read_done,
+                          read_ms=(read_done - started) * 1e3, gaps_before=self.stats.gaps,
+                          name=_current_name(self.source))
+            if not self.channel.put(frame):
+                return  # stopped while waiting for room
+            self.stats.frames += 1
+
+    def _read(self):
+        try:
+            return self.source.read()
+        except (cv2.error, OSError, RuntimeError) as exc:
+            if not self.source.live:
+                raise SourceError(f"reading {self.source.describe()} failed: {exc}") from None
+            return None  # treated like a camera that stopped delivering
+
+    def _reconnect(self) -> None:
+        self.stats.gaps += 1
+        outage_started = time.perf_counter()
+        self.warn(f"{self.source.describe()} stopped delivering frames; reconnecting")
+        self.source.release()
+        for delay in self.backoff.delays():
+            if self.stop_event.wait(delay):
+                break
+            self.stats.reconnect_attempts += 1
+            try:
+                self.source.open()
+            except SourceError as exc:
+                self.warn(f"reconnect failed ({exc}); retrying in {min(delay * self.backoff.factor, self.backoff.maximum_s):.1f} s")
+                continue
+            self.warn(f"{self.source.describe()} reconnected after {time.perf_counter() - outage_started:.1f} s")
+            break
+        self.stats.gap_s += time.perf_counter() - outage_started
+
+
+class _Pacer:
+    """Releases frame n at start + n / fps (a file played at its own speed)."""
+
+    def __init__(self, fps: float):
+        self.period = 1.0 / fps
+        self.next_due = None
+
+    def wait(self, stop: threading.Event) -> None:
+        now = time.perf_counter()
+        if self.next_due is None:
+            self.next_due = now
+        if self.next_due > now:
+            stop.wait(self.next_due - now)
+        # If we fell behind, do not try to catch up with a burst: a camera would not either.
+        self.next_due = max(self.next_due + self.period, time.perf_counter())
+
+
+def _current_name(source) -> str | None:
+    path = getattr(source, "current_path", None)
+    return str(path) if path is not None else None
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"Warning: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,178 @@
+"""The contract between the training half and the device half: metadata inside the .tflite.
+
+``edgecnn export`` writes one JSON document into the flatbuffer's ``metadata`` table under
+the name ``edgecnn`` (no TFLite Support library needed, and any TFLite runtime ignores it).
+The device half reads it back without TensorFlow. It says everything the device needs:
+labels, input size, channel order and normalization, plus provenance (model name, recipe,
+toolkit version, a content hash of the model without this metadata).
+
+Normalization convention (shared by training and device): the model's float input is
+``(pixel - mean) / std`` where ``pixel`` is 0..255 in ``channel_order``. Quantized inputs are
+then quantized with the input tensor's own scale and zero point (see ``preprocess``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+from edgecnn.errors import ModelError
+from edgecnn.tflite.flatbuffer import parse_model, read_tflite_bytes
+
+METADATA_NAME = "edgecnn"
+FORMAT_VERSION = 1
+CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
+
+
+@dataclasses.dataclass
+class ModelMetadata:
+    labels: list[str]
+    height: int
+    width: int
+    channels: int = 3
+    channel_order: str = "RGB"
+    mean: list[float] = dataclasses.field(default_factory=lambda: [127.5, 127.5, 127.5])
+    std: list[float] = dataclasses.field(default_factory=lambda: [127.5, 127.5, 127.5])
+    # How the image is brought to height x width: "area" (OpenCV INTER_AREA, best for shrinking).
+    resize: str = "area"
+    model_name: str = ""
+    quantization: str = ""  # none | fp16 | dynamic | int8
+    quantization_source: str = ""  # float | ptq | qat | pruned-qat ...
+    target: str = "cpu"  # cpu | gpu | edgetpu
+    recipe: dict = dataclasses.field(default_factory=dict)
+    edgecnn_version: str = ""
+    content_hash: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self):
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise ModelError(f"channel_order {self.channel_order!r} is not one of {', '.join(CHANNEL_ORDERS)}")
+        if self.channels not in (1, 3):
+            raise ModelError(f"channels must be 1 or 3, got {self.channels}")
+        if (self.channels == 1) != (self.channel_order == "GRAY"):
+            raise ModelError(f"channel_order {self.channel_order} does not fit {self.channels} channel(s)")
+        for field in ("mean", "std"):
+            values = getattr(self, field)
+            if len(values) not in (1, self.channels):
+                raise ModelError(f"{field} has {len(values)} values; give 1 or {self.channels}")
+        if any(s == 0 for s in self.std):
+            raise ModelError("std must not contain 0")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, name="model") -> "ModelMetadata":
+        try:
+            raw = json.loads(text)
+        except (ValueError, UnicodeDecodeError):
+            raise ModelError(f"{name} carries edgecnn metadata that is not valid JSON; re-export it") from None
+        if not isinstance(raw, dict):
+            raise ModelError(f"{name} carries edgecnn metadata that is not a JSON object; re-export it")
+        known = {f.name for f in dataclasses.fields(cls)}
+        # Ignore keys from newer versions rather than refusing the model.
+        kwargs = {k: v for k, v in raw.items() if k in known}
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise ModelError(f"{name} carries incomplete edgecnn metadata ({exc}); re-export it") from None
+
+
+def read_metadata(path) -> ModelMetadata | None:
+    """The edgecnn metadata of a .tflite file, or None for a model edgecnn did not make."""
+    data = read_tflite_bytes(path)
+    return metadata_from_bytes(data, name=str(path))
+
+
+def metadata_from_bytes(data: bytes, name="model") -> ModelMetadata | None:
+    raw = _raw_metadata_entries(data).get(METADATA_NAME)
+    return None if raw is None else ModelMetadata.from_json(raw, name=name)
+
+
+def metadata_names(data: bytes) -> dict[str, int]:
+    """Names of all metadata entries and their sizes in bytes (for ``inspect``)."""
+    return {name: len(blob) for name, blob in _raw_metadata_entries(data).items()}
+
+
+def _raw_metadata_entries(data: bytes) -> dict[str, bytes]:
+    model = parse_model(data)
+    entries = {}
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        name = (entry.Name() or b"").decode("utf-8", "replace")
+        buffer = model.Buffers(entry.Buffer())
+        if buffer.Offset() > 1:  # large models keep buffers after the flatbuffer
+            blob = bytes(data[buffer.Offset(): buffer.Offset() + buffer.Size()])
+        else:
+            blob = buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b""
+        entries[name] = blob
+    return entries
+
+
+def embed_metadata(model_bytes: bytes, metadata: ModelMetadata) -> bytes:
+    """A copy of ``model_bytes`` with ``metadata`` stored in its metadata table.
+
+    Replaces an existing edgecnn entry. Sets ``metadata.content_hash`` to the hash of the
+    model without the edgecnn entry, so ``verify_content_hash`` can later detect tampering.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    _drop_entry(model)
+    metadata.content_hash = _hash_model_object(model)
+    buffer = schema.BufferT()
+    buffer.data = list(metadata.to_json().encode("utf-8"))
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = (model.metadata or []) + [entry]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def verify_content_hash(model_bytes: bytes, metadata: ModelMetadata) -> bool:
+    """True when the model (without its edgecnn entry) still hashes to ``metadata.content_hash``."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    _drop_entry(model)
+    return _hash_model_object(model) == metadata.content_hash
+
+
+def _drop_entry(model) -> None:
+    kept, dropped_buffers = [], []
+    for entry in model.metadata or []:
+        name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+        if name == METADATA_NAME:
+            dropped_buffers.append(entry.buffer)
+        else:
+            kept.append(entry)
+    model.metadata = kept or None
+    for index in sorted(dropped_buffers, reverse=True):
+        if index == len(model.buffers) - 1:
+            # Our entry's buffer is the last one (embed_metadata appends it): remove it, so the
+            # model hashes exactly as it did before embedding.
+            model.buffers.pop()
+        else:
+            # Elsewhere, removing it would shift other buffer indices: leave it empty instead.
+            model.buffers[index].data = None
+
+
+def _hash_model_object(model) -> str:
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    return "sha256:" + hashlib.sha256(bytes(flatbuffer_utils.convert_object_to_bytearray(model))).hexdigest()
+
+
+def labels_from_file(path) -> list[str]:
+    """Labels from a text file, one per line (for models without edgecnn metadata)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"labels file {path} does not exist; give a text file with one label per line")
+    labels = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not labels:
+        raise ModelError(f"labels file {path} is empty; give one label per line")
+    return labels

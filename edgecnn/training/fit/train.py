@@ -1,0 +1,255 @@
+"""``edgecnn train``: an image folder (or built-in dataset) in, a run directory with a float model out.
+
+The run directory (``edgecnn/rundir.py``) gets recipe.yaml (the resolved recipe plus a ``run``
+section: data, labels, model size), labels.txt, split.json, float.keras (the best validation
+epoch's weights in a fresh float32 model), history.json, curves.png and checkpoints/ for
+``--resume``. Adam with cosine decay, early stopping on validation loss, optional label smoothing.
+
+A run directory is in one of three states: new (absent or empty), unfinished (recipe.yaml, no
+float.keras: continue with ``resume``), finished (float.keras: refused unless ``overwrite``, or
+continued with ``resume`` and a larger ``epochs``). Everything is checked (data decoded, model
+built) before anything in an existing run directory is touched.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from edgecnn import __version__
+from edgecnn.atomic import write_json, write_text
+from edgecnn.errors import RecipeError, RunDirError, closest
+from edgecnn.recipe import apply_overrides, default_recipe, differences, resolve
+from edgecnn.rundir import RunDir
+from edgecnn.runtime.preprocess import InputSpec
+from edgecnn.training.data import folders as data_mod
+from edgecnn.training.fit.callbacks import TrainState
+from edgecnn.training.fit.fitting import fit_model
+from edgecnn.training.models import get_spec
+
+STRATEGIES = ("default", "mirrored")
+# Settings a resumed run may change: the length of training, not what is trained.
+RESUMABLE_CHANGES = {"train.epochs", "train.patience"}
+
+# train_run keyword -> recipe key
+_OVERRIDE_KEYS = {
+    "model": "model.architecture", "alpha": "model.alpha", "size": "model.size", "channels": "model.channels",
+    "depth": "model.depth", "dropout": "model.dropout", "epochs": "train.epochs", "batch_size": "train.batch_size",
+    "lr": "train.lr", "label_smoothing": "train.label_smoothing", "patience": "train.patience",
+    "seed": "data.seed", "augment": "data.augment", "val_fraction": "data.val_fraction",
+    "test_fraction": "data.test_fraction",
+}
+
+
+def train_run(data, out, *, recipe: dict | None = None, resume: bool = False, overwrite: bool = False,
+              mixed_precision: bool = False, strategy=None, flip: bool | None = None, log=None,
+              **overrides) -> RunDir:
+    """Train a float model from ``data`` (a class-folder tree or a built-in name) into run directory ``out``.
+
+    ``recipe`` is a resolved recipe (``edgecnn.recipe``) to start from; ``overrides`` are the
+    command-line settings (model, alpha, size, channels, depth, dropout, epochs, batch_size, lr,
+    label_smoothing, patience, seed, augment, val_fraction, test_fraction); None means "not given".
+    ``strategy``: None/"default", "mirrored", or a ``tf.distribute.Strategy`` (e.g. MultiWorkerMirroredStrategy).
+    ``flip``: horizontal-flip augmentation; default on, except for the built-in ``digits``.
+    """
+    log = log or _stderr
+    unknown = set(overrides) - set(_OVERRIDE_KEYS)
+    if unknown:
+        raise TypeError(f"train_run() got unknown settings: {', '.join(sorted(unknown))}")
+    check_strategy(strategy)
+    run = RunDir(out)
+    if resume and overwrite:
+        raise RecipeError("--resume and --overwrite contradict each other; use --resume to continue the run "
+                          "or --overwrite to start it again")
+    if resume:
+        state, wanted, root, builtin, splits = _plan_resume(run, data, overrides)
+        if bool(wanted["run"].get("mixed_precision")) != bool(mixed_precision):
+            # The optimizer's checkpoint differs (a loss-scale wrapper or not): Adam's state would not restore.
+            flag = "with" if wanted["run"].get("mixed_precision") else "without"
+            raise RecipeError(f"{run.path} was trained {flag} --mixed-precision; resume it the same way")
+    else:
+        state, wanted, root, builtin, splits = _plan_new(run, data, recipe, overrides, overwrite)
+    flip = wanted["run"].get("flip", builtin != "digits") if flip is None else bool(flip)
+    spec = data_mod.input_spec(wanted)
+
+    if splits is None:
+        labels, pixels, splits, skipped = _prepare_new_data(root, spec, wanted["data"], log)
+    else:
+        labels = run.labels()
+        pixels, skipped = _decode_split(splits, spec), []
+    wanted["run"].update(data=str(data), data_root=str(root), builtin=builtin, labels=labels,
+                         num_classes=len(labels), flip=flip, mixed_precision=bool(mixed_precision),
+                         strategy=strategy if isinstance(strategy, (str, type(None))) else type(strategy).__name__,
+                         edgecnn_version=__version__)
+    if not resume:
+        run.clear()
+        _write_run_files(run, wanted, labels, root, splits, skipped)
+    else:
+        write_text(run.recipe, _dump_yaml(wanted))
+        # Unfinished again until the longer training ends: a later stage must not take the old model for it.
+        run.float_model.unlink(missing_ok=True)
+    fit_model(run, wanted, spec, pixels, state, resume=resume, mixed_precision=mixed_precision,
+              strategy=strategy, flip=flip, log=log)
+    return run
+
+
+def _plan_new(run: RunDir, data, recipe, overrides: dict, overwrite: bool):
+    """(state, recipe, data root, built-in name, None) for a new run; nothing is written yet."""
+    _check_can_start(run, overwrite)
+    root, builtin = data_mod.resolve_data(data)
+    wanted = complete_recipe(_with_overrides(recipe or default_recipe(), overrides))
+    _check_not_inside(run, root)
+    return TrainState(), wanted, root, builtin, None
+
+
+def _plan_resume(run: RunDir, data, overrides: dict):
+    """(state, recipe, data root, built-in name, saved split) to continue ``run``."""
+    state = _resumable_state(run)
+    wanted, root, builtin = _resume_recipe(run, data, overrides)
+    if state.epoch >= wanted["train"]["epochs"]:
+        raise RunDirError(f"{run.path} has already trained {state.epoch} epoch(s); pass a larger --epochs "
+                          "to continue it")
+    return state, wanted, root, builtin, _saved_split(run)
+
+
+# --- recipe ----------------------------------------------------------------------------------
+
+def _with_overrides(base: dict, overrides: dict) -> dict:
+    run_section = dict(base.get("run") or {})
+    base = {k: v for k, v in base.items() if k != "run"}
+    recipe = apply_overrides(resolve(base, source="recipe"),
+                             {_OVERRIDE_KEYS[k]: v for k, v in overrides.items() if v is not None})
+    recipe["run"] = run_section
+    return recipe
+
+
+def complete_recipe(recipe: dict) -> dict:
+    """Fill the registered model's defaults (alpha, depth, dropout) and make channels and normalization agree."""
+    model, inputs = recipe["model"], recipe["input"]
+    spec = get_spec(model["architecture"])
+    for key in ("alpha", "depth", "dropout"):
+        if model[key] is None:
+            model[key] = getattr(spec, key)
+    if model["channels"] not in (1, 3):
+        raise RecipeError(f"--channels must be 1 (grayscale) or 3 (colour), got {model['channels']}")
+    if model["channels"] == 1:
+        inputs["channel_order"] = "GRAY"
+        for key in ("mean", "std"):
+            values = inputs[key]
+            if len(values) == 3 and len(set(values)) == 1:
+                inputs[key] = values[:1]
+    elif inputs["channel_order"] == "GRAY":
+        raise RecipeError("input.channel_order GRAY needs model.channels 1; set channels to 1 or the order to RGB")
+    data_mod.input_spec(recipe)  # checks mean/std/resize now, before any training
+    recipe.setdefault("run", {})
+    return recipe
+
+
+def _resume_recipe(run: RunDir, data, overrides: dict) -> tuple[dict, Path, str | None]:
+    saved = run.load_recipe()
+    wanted = complete_recipe(_with_overrides(saved, overrides))
+    saved_complete = complete_recipe(_with_overrides(saved, {}))
+    changed = [d for d in differences(saved_complete, wanted) if d.split(":")[0] not in RESUMABLE_CHANGES]
+    if changed:
+        raise RecipeError(f"cannot resume {run.path} with different settings ({'; '.join(changed)}); "
+                          "drop those options or train into a new --out")
+    if not (saved.get("run") or {}).get("data_root"):
+        raise RunDirError(f"{run.recipe} has no run section (it was not written by 'edgecnn train'); "
+                          "cannot resume it: train again with --overwrite")
+    root = Path(saved["run"]["data_root"])
+    given_root, _ = data_mod.resolve_data(data) if data is not None else (root, None)
+    if given_root != root:
+        raise RecipeError(f"{run.path} was trained on {root}, not {given_root}; resume with the same DATA")
+    return wanted, root, saved["run"].get("builtin")
+
+
+def _dump_yaml(recipe: dict) -> str:
+    return yaml.safe_dump(recipe, sort_keys=False, default_flow_style=False)
+
+
+# --- run directory states ----------------------------------------------------------------------
+
+def _check_can_start(run: RunDir, overwrite: bool) -> None:
+    if not run.path.exists():
+        return
+    if not run.path.is_dir():
+        raise RunDirError(f"--out {run.path} is a file; choose a folder for the run")
+    if not any(run.path.iterdir()):
+        return
+    if not run.exists():
+        raise RunDirError(f"--out {run.path} is not empty and holds no edgecnn run (no recipe.yaml); "
+                          "choose a new or empty folder")
+    if overwrite:
+        return
+    if run.float_model.exists():
+        raise RunDirError(f"{run.path} already holds a finished run; pass --overwrite to replace it, "
+                          "or choose another --out")
+    raise RunDirError(f"{run.path} holds an unfinished run; pass --resume to continue it or --overwrite "
+                      "to start again")
+
+
+def _resumable_state(run: RunDir):
+    if not run.exists():
+        raise RunDirError(f"nothing to resume in {run.path}: no run there; train without --resume")
+    state = TrainState.load(run.checkpoints)
+    if state is None or not state.last:
+        raise RunDirError(f"{run.path} has no checkpoint to resume from (killed before the first epoch ended); "
+                          "start again with --overwrite")
+    state.stopped_early = False  # a user who resumes asks for more epochs
+    state.wait = 0
+    return state
+
+
+def _check_not_inside(run: RunDir, root: Path) -> None:
+    if run.path.exists() and root.resolve().is_relative_to(run.path.resolve()):
+        raise RunDirError(f"the data folder {root} lies inside --out {run.path}; put the run somewhere else")
+
+
+# --- data --------------------------------------------------------------------------------------
+
+def _prepare_new_data(root: Path, spec: InputSpec, settings: dict, log):
+    folder = data_mod.scan_folder(root)
+    pixels, kept, skipped = data_mod.decode_items(folder.items, spec)
+    data_mod.warn_skipped(skipped)
+    if folder.ignored:
+        log(f"ignored {folder.ignored} non-image file(s) in {root}")
+    data_mod.check_class_counts(kept, folder.labels)
+    splits = data_mod.split_items(kept, len(folder.labels), val_fraction=settings["val_fraction"],
+                                  test_fraction=settings["test_fraction"], seed=settings["seed"])
+    index = {path: i for i, (path, _) in enumerate(kept)}
+    by_split = {name: (pixels[[index[p] for p, _ in items]], np.array([label for _, label in items], np.int64))
+                for name, items in splits.items()}
+    return folder.labels, by_split, splits, skipped
+
+
+def _saved_split(run: RunDir) -> dict:
+    return {name: run.split_items(name) for name in ("train", "val", "test")}
+
+
+def _decode_split(splits: dict, spec: InputSpec) -> dict:
+    decoded = {}
+    for name in ("train", "val"):
+        pixels, _, _ = data_mod.decode_items(splits[name], spec, skip_unreadable=False)
+        decoded[name] = (pixels, np.array([label for _, label in splits[name]], np.int64))
+    return decoded
+
+
+def _write_run_files(run: RunDir, recipe: dict, labels, root: Path, splits: dict, skipped) -> None:
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    write_text(run.recipe, _dump_yaml(recipe))
+    write_text(run.labels_file, "".join(f"{label}\n" for label in labels))
+    write_json(run.split, data_mod.split_to_json(root, splits, skipped))
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def check_strategy(strategy) -> None:
+    if isinstance(strategy, str) and strategy not in STRATEGIES:
+        raise RecipeError(f"unknown --strategy {strategy!r}{closest(strategy, STRATEGIES)}; "
+                          f"use {' or '.join(STRATEGIES)}")
+

@@ -69,7 +69,7 @@ def test_report_renders_in_a_real_browser(tmp_path):
     cv2.imwrite(str(run.curves_png), red)
     build_report(run.path)
     shot = tmp_path / "shot.png"
-    script = Path(__file__).parents[1] / "tools" / "check_report_in_browser.sh"
+    script = Path(__file__).parents[2] / "tools" / "check_report_in_browser.sh"
     subprocess.run(["bash", str(script), str(run.report_html), str(shot)], check=True, timeout=120,
                    capture_output=True)
     pixels = cv2.imread(str(shot))

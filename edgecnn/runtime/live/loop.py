@@ -1,12 +1,11 @@
 """The live classification loop: capture -> preprocess -> inference -> postprocess -> output.
 
-Threads and hand-offs (see ``channels``):
-- recorded sources (files, folders) run as a pipeline for throughput: capture, preprocess and
-  inference each in their own thread joined by short FIFOs, so the run goes as fast as the
-  slowest stage and no frame is dropped;
-- live sources (and ``--realtime``) run for latency: capture keeps only the newest frame and
-  one worker preprocesses and infers it as soon as it is free, so a result is never about a
-  stale frame.
+Threads and hand-offs (see ``channels``): a capture thread and one worker behind it, for every
+source (the comment in ``_workers`` says why: a separate preprocess thread measured slower on 2 cores).
+- recorded sources (files, folders): capture hands every frame, in order, through a short FIFO,
+  so the run goes as fast as the slower of the two threads and no frame is dropped;
+- live sources (and ``--realtime``): capture keeps only the newest frame and the worker
+  preprocesses and infers it as soon as it is free, so a result is never about a stale frame.
 Postprocessing runs in the thread that ran inference (a result is ready without waiting for the
 main thread); outputs run in the calling (main) thread, because OpenCV windows must live there.
 

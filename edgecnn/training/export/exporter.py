@@ -29,8 +29,7 @@ from edgecnn.atomic import atomic_path, write_bytes
 from edgecnn.errors import DataError, ModelError, RecipeError, RunDirError, RuntimeUnavailable
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.preprocess import InputSpec
-from edgecnn.tflite import gpu_rules
-from edgecnn.tflite import edgetpu
+from edgecnn.tflite import edgetpu, gpu_rules
 from edgecnn.tflite.inspect import inspect_bytes
 from edgecnn.tflite.metadata import ModelMetadata, embed_metadata, labels_from_file
 from edgecnn.training.data.run_inputs import input_spec, model_name, open_run

@@ -161,8 +161,10 @@ def _key_types(section: str, key: str) -> tuple[type, ...]:
 
 def default_value(dotted: str):
     """The default of a recipe key (``"train.lr"``): what a recipe that leaves it out gets."""
-    section, _, key = dotted.partition(".")
-    return getattr(default_recipe(), section) if not key else getattr(getattr(default_recipe(), section), key)
+    value = default_recipe()
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def default_recipe() -> Recipe:
@@ -189,7 +191,6 @@ def find_recipe(name_or_path) -> Path:
     raise RecipeError(
         f"recipe {name_or_path} does not exist{closest(path.stem, known)}; give a YAML file or one of: {', '.join(known)}"
     )
-
 
 
 def load_recipe(path) -> Recipe:

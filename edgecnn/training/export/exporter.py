@@ -47,8 +47,8 @@ STARTS = ("float", "pruned", "qat")
 
 @dataclasses.dataclass
 class ExportOptions:
-    quantize: str | None = None  # none | fp16 | dynamic | int8; None: int8 for edgetpu, fp16 for gpu, else none
-    io: str | None = None  # int8 | uint8 | float32; None: the recipe's export.io (int8) for int8, else float32
+    quantize: str | None = None  # none | fp16 | dynamic | int8; None: the target's (export_plan.DEFAULT_MODES)
+    io: str | None = None  # int8 | uint8 | float32; None: the run recipe's export.io for int8, else float32
     target: str = "cpu"
     out: Path | None = None
     calibration_data: Path | None = None

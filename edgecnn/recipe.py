@@ -5,86 +5,170 @@ augmentation, the training schedule, the pruning target, QAT settings, export mo
 target, and the parity gates. This module loads one, checks every key and type up front
 (unknown keys get the closest suggestion), applies command-line overrides, and compares two
 resolved recipes so that ``--resume`` refuses to continue a run made with a different one.
+
+A resolved recipe is a ``Recipe``: one dataclass per section (``ModelSettings``, ``TrainSettings``
+...), whose field defaults are the only defaults there are (the loader, ``--help`` and every
+stage read them from here) and whose field metadata names the types a YAML value may have.
+A run's recipe.yaml is ``Recipe.to_dict()`` and reads back with ``RunDir.load_recipe()``;
+keys it lacks (an older run) take the defaults. The export rules live in ``export_plan``.
 It imports neither TensorFlow nor OpenCV.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from edgecnn.errors import RecipeError, closest
+from edgecnn.export_plan import DEFAULT_IO, EXPORT_IO, EXPORT_MODES, EXPORT_TARGETS, check_recipe_export  # noqa: F401
 from edgecnn.model_sizes import MIN_SIZE
 
 _NUMBER = (int, float)
 _OPTIONAL_NUMBER = (int, float, type(None))
 
-# section -> key -> (accepted types, default). The defaults make a small recipe valid.
-SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], object]]] = {
-    "model": {
-        "architecture": ((str,), "mobilenet_v1_tiny"),
-        # null: the registered architecture's own default (see `edgecnn models`).
-        "alpha": (_OPTIONAL_NUMBER, None),
-        "size": ((int,), 96),
-        "channels": ((int,), 3),
-        "depth": (_OPTIONAL_NUMBER, None),
-        "dropout": (_OPTIONAL_NUMBER, None),
-    },
-    "input": {
-        "channel_order": ((str,), "RGB"),
-        "mean": ((list,), [127.5, 127.5, 127.5]),
-        "std": ((list,), [127.5, 127.5, 127.5]),
-        "resize": ((str,), "area"),
-    },
-    "data": {
-        "augment": ((bool,), True),
-        "val_fraction": (_NUMBER, 0.15),
-        "test_fraction": (_NUMBER, 0.15),
-        "seed": ((int,), 0),
-    },
-    "train": {
-        "epochs": ((int,), 30),
-        "batch_size": ((int,), 32),
-        "lr": (_NUMBER, 0.004),
-        "label_smoothing": (_NUMBER, 0.0),
-        "patience": ((int,), 8),
-    },
-    "prune": {
-        "sparsity": (_OPTIONAL_NUMBER, 0.5),
-        "epochs": ((int,), 3),
-    },
-    "qat": {
-        "enabled": ((bool,), True),
-        "epochs": ((int,), 3),
-        "preserve_sparsity": ((bool,), True),
-    },
-    "export": {
-        "modes": ((list,), ["fp32", "int8"]),
-        "io": ((str,), "int8"),
-        "target": ((str,), "cpu"),
-    },
-    "parity": {
-        "max_disagreement": (_OPTIONAL_NUMBER, 0.02),
-        "max_accuracy_drop": (_OPTIONAL_NUMBER, 1.0),
-    },
-    "benchmark": {
-        "threads": ((int,), 2),
-        "formats": ((list, type(None)), None),
-    },
-}
-TOP_LEVEL = {"name": (str,), "description": (str,)}
-EXPORT_MODES = ("fp32", "fp16", "dynamic", "int8")
-EXPORT_IO = ("int8", "uint8", "float32")
-EXPORT_TARGETS = ("cpu", "gpu", "edgetpu")
+
+def _setting(default, *types: type):
+    """A recipe key: its default (the only one there is) and the types its YAML value may have."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"types": types})
+    return field(default=default, metadata={"types": types})
 
 
-def default_recipe() -> dict:
-    recipe = {section: {key: copy.deepcopy(default) for key, (_, default) in keys.items()}
-              for section, keys in SCHEMA.items()}
-    recipe.update(name="custom", description="")
-    return recipe
+@dataclass
+class ModelSettings:
+    architecture: str = _setting("mobilenet_v1_tiny", str)
+    # None (null): the registered architecture's own default (see `edgecnn models`).
+    alpha: float | None = _setting(None, *_OPTIONAL_NUMBER)
+    size: int = _setting(96, int)
+    channels: int = _setting(3, int)
+    depth: float | None = _setting(None, *_OPTIONAL_NUMBER)
+    dropout: float | None = _setting(None, *_OPTIONAL_NUMBER)
+
+
+@dataclass
+class InputSettings:
+    channel_order: str = _setting("RGB", str)
+    mean: list = _setting([127.5, 127.5, 127.5], list)
+    std: list = _setting([127.5, 127.5, 127.5], list)
+    resize: str = _setting("area", str)
+
+
+@dataclass
+class DataSettings:
+    augment: bool = _setting(True, bool)
+    val_fraction: float = _setting(0.15, *_NUMBER)
+    test_fraction: float = _setting(0.15, *_NUMBER)
+    seed: int = _setting(0, int)
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = _setting(30, int)
+    batch_size: int = _setting(32, int)
+    lr: float = _setting(0.004, *_NUMBER)
+    label_smoothing: float = _setting(0.0, *_NUMBER)
+    patience: int = _setting(8, int)
+
+
+@dataclass
+class PruneSettings:
+    sparsity: float | None = _setting(0.5, *_OPTIONAL_NUMBER)  # None: no pruning stage
+    epochs: int = _setting(3, int)
+
+
+@dataclass
+class QatSettings:
+    enabled: bool = _setting(True, bool)
+    epochs: int = _setting(3, int)
+    preserve_sparsity: bool = _setting(True, bool)
+
+
+@dataclass
+class ExportSettings:
+    modes: list = _setting(["fp32", "int8"], list)
+    io: str = _setting(DEFAULT_IO, str)
+    target: str = _setting("cpu", str)
+
+
+@dataclass
+class ParitySettings:
+    max_disagreement: float | None = _setting(0.02, *_OPTIONAL_NUMBER)
+    max_accuracy_drop: float | None = _setting(1.0, *_OPTIONAL_NUMBER)
+
+
+@dataclass
+class BenchmarkSettings:
+    threads: int = _setting(2, int)
+    formats: list | None = _setting(None, list, type(None))
+
+
+def _section(cls):
+    return field(default_factory=cls, metadata={"section": True})
+
+
+@dataclass
+class Recipe:
+    """A resolved recipe: every section, every key, checked."""
+
+    name: str = _setting("custom", str)
+    description: str = _setting("", str)
+    model: ModelSettings = _section(ModelSettings)
+    input: InputSettings = _section(InputSettings)
+    data: DataSettings = _section(DataSettings)
+    train: TrainSettings = _section(TrainSettings)
+    prune: PruneSettings = _section(PruneSettings)
+    qat: QatSettings = _section(QatSettings)
+    export: ExportSettings = _section(ExportSettings)
+    parity: ParitySettings = _section(ParitySettings)
+    benchmark: BenchmarkSettings = _section(BenchmarkSettings)
+    # What `edgecnn train` recorded about the run (data, data_root, builtin, labels, num_classes, flip,
+    # mixed_precision, strategy, edgecnn_version): provenance the tool writes and reads back, never
+    # part of a recipe file a user writes, so it stays a plain mapping (see RUN_SECTION).
+    run: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The YAML form (recipe.yaml, model metadata); ``run`` only when there is one."""
+        data = dataclasses.asdict(self)
+        if not data["run"]:
+            del data["run"]
+        return data
+
+    def flat(self) -> dict[str, object]:
+        """Every section key by its dotted name: {"train.epochs": 30, ...}."""
+        return {f"{section}.{key}": getattr(getattr(self, section), key)
+                for section in SECTIONS for key in section_keys(section)}
+
+
+# section name -> its settings class, and the top-level keys with their types: all read off Recipe.
+SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Recipe) if f.metadata.get("section")}
+TOP_LEVEL: dict[str, tuple[type, ...]] = {f.name: f.metadata["types"] for f in dataclasses.fields(Recipe)
+                                          if "types" in f.metadata}
+# The run section of a run directory's recipe.yaml (see Recipe.run).
+RUN_SECTION = "run"
+
+
+def section_keys(section: str) -> list[str]:
+    return [f.name for f in dataclasses.fields(SECTIONS[section])]
+
+
+def _key_types(section: str, key: str) -> tuple[type, ...]:
+    return next(f.metadata["types"] for f in dataclasses.fields(SECTIONS[section]) if f.name == key)
+
+
+def default_value(dotted: str):
+    """The default of a recipe key (``"train.lr"``): what a recipe that leaves it out gets."""
+    value = default_recipe()
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def default_recipe() -> Recipe:
+    return Recipe()
 
 
 # Recipes that ship with edgecnn (models/ in the source tree links to these files).
@@ -109,8 +193,8 @@ def find_recipe(name_or_path) -> Path:
     )
 
 
-def load_recipe(path) -> dict:
-    """Read, check and complete a recipe file (or a built-in recipe's name); it holds every key of SCHEMA."""
+def load_recipe(path) -> Recipe:
+    """Read, check and complete a recipe file (or a built-in recipe's name)."""
     path = find_recipe(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -121,93 +205,76 @@ def load_recipe(path) -> dict:
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {path} must be a YAML mapping of sections (model, train, ...)")
     recipe = resolve(raw, source=str(path))
-    if recipe["name"] == "custom":
-        recipe["name"] = path.stem
+    if recipe.name == Recipe.name:
+        recipe.name = path.stem
     return recipe
 
 
-def resolve(raw: dict, source: str = "recipe") -> dict:
-    """Defaults completed with ``raw``, every key and type checked."""
+def resolve(raw: dict, source: str = "recipe", *, saved: bool = False) -> Recipe:
+    """Defaults completed with ``raw``, every key and type checked.
+
+    ``saved``: ``raw`` is a run directory's recipe.yaml, which may hold the run section.
+    """
     recipe = default_recipe()
     for section, value in raw.items():
         if section in TOP_LEVEL:
             _check_type(f"{section}", value, TOP_LEVEL[section], source)
-            recipe[section] = value
+            setattr(recipe, section, value)
             continue
-        if section not in SCHEMA:
-            raise RecipeError(f"{source}: unknown section {section!r}{closest(section, [*SCHEMA, *TOP_LEVEL])}")
+        if section not in SECTIONS and not (saved and section == RUN_SECTION):
+            raise RecipeError(f"{source}: unknown section {section!r}{closest(section, [*SECTIONS, *TOP_LEVEL])}")
         if not isinstance(value, dict):
             raise RecipeError(f"{source}: section {section!r} must be a mapping of keys, got {type(value).__name__}")
+        if section == RUN_SECTION:
+            recipe.run = copy.deepcopy(value)
+            continue
+        keys = section_keys(section)
         for key, item in value.items():
-            if key not in SCHEMA[section]:
+            if key not in keys:
                 raise RecipeError(
-                    f"{source}: unknown key {section}.{key}{closest(key, SCHEMA[section])}; "
-                    f"known keys: {', '.join(SCHEMA[section])}"
+                    f"{source}: unknown key {section}.{key}{closest(key, keys)}; known keys: {', '.join(keys)}"
                 )
-            _check_type(f"{section}.{key}", item, SCHEMA[section][key][0], source)
-            recipe[section][key] = item
+            _check_type(f"{section}.{key}", item, _key_types(section, key), source)
+            setattr(getattr(recipe, section), key, copy.deepcopy(item))
     check_consistency(recipe, source)
     return recipe
 
 
-def apply_overrides(recipe: dict, overrides: dict[str, object]) -> dict:
+def apply_overrides(recipe: Recipe, overrides: dict[str, object]) -> Recipe:
     """A copy of ``recipe`` with dotted overrides (``{"train.epochs": 5}``) from the command line."""
     result = copy.deepcopy(recipe)
     for dotted, value in overrides.items():
         if value is None:
             continue
         section, _, key = dotted.partition(".")
-        if section not in SCHEMA or key not in SCHEMA[section]:
+        if section not in SECTIONS or key not in section_keys(section):
             raise RecipeError(f"unknown recipe key {dotted!r}")
-        _check_type(dotted, value, SCHEMA[section][key][0], "command line")
-        result[section][key] = value
+        _check_type(dotted, value, _key_types(section, key), "command line")
+        setattr(getattr(result, section), key, value)
     check_consistency(result, "recipe with command-line overrides")
     return result
 
 
-def check_consistency(recipe: dict, source: str) -> None:
+def check_consistency(recipe: Recipe, source: str) -> None:
     """Settings that are each valid but contradict one another."""
-    model, export, data = recipe["model"], recipe["export"], recipe["data"]
-    for mode in export["modes"]:
-        if mode not in EXPORT_MODES:
-            raise RecipeError(f"{source}: export.modes has {mode!r}{closest(str(mode), EXPORT_MODES)}; use {', '.join(EXPORT_MODES)}")
-    if not export["modes"]:
-        raise RecipeError(f"{source}: export.modes is empty; list at least one of {', '.join(EXPORT_MODES)}")
-    if export["io"] not in EXPORT_IO:
-        raise RecipeError(f"{source}: export.io {export['io']!r} is not one of {', '.join(EXPORT_IO)}")
-    if export["target"] not in EXPORT_TARGETS:
-        raise RecipeError(f"{source}: export.target {export['target']!r} is not one of {', '.join(EXPORT_TARGETS)}")
-    if export["target"] == "edgetpu":
-        if any(mode != "int8" for mode in export["modes"]):
-            raise RecipeError(
-                f"{source}: export.target edgetpu needs full-integer models, but export.modes has "
-                f"{[m for m in export['modes'] if m != 'int8']}; set export.modes to [int8]"
-            )
-        if export["io"] == "float32":
-            raise RecipeError(f"{source}: export.target edgetpu needs integer input/output; set export.io to int8 or uint8")
-    if export["target"] == "gpu" and "int8" in export["modes"] and len(export["modes"]) == 1:
-        raise RecipeError(f"{source}: export.target gpu runs float models; add fp16 or fp32 to export.modes")
-    sparsity = recipe["prune"]["sparsity"]
+    export = recipe.export
+    check_recipe_export(export.modes, export.io, export.target, source)
+    sparsity = recipe.prune.sparsity
     if sparsity is not None and not 0 < sparsity < 1:
         raise RecipeError(f"{source}: prune.sparsity must be between 0 and 1 (exclusive) or null to skip pruning, got {sparsity}")
-    if model["size"] < MIN_SIZE:
-        raise RecipeError(f"{source}: model.size {model['size']} is too small; the smallest input is {MIN_SIZE} pixels")
-    if not 0 < data["val_fraction"] + data["test_fraction"] < 0.9:
+    if recipe.model.size < MIN_SIZE:
+        raise RecipeError(f"{source}: model.size {recipe.model.size} is too small; the smallest input is {MIN_SIZE} pixels")
+    if not 0 < recipe.data.val_fraction + recipe.data.test_fraction < 0.9:
         raise RecipeError(f"{source}: data.val_fraction + data.test_fraction must be between 0 and 0.9")
     for key in ("epochs", "batch_size"):
-        if recipe["train"][key] < 1:
-            raise RecipeError(f"{source}: train.{key} must be at least 1, got {recipe['train'][key]}")
+        if getattr(recipe.train, key) < 1:
+            raise RecipeError(f"{source}: train.{key} must be at least 1, got {getattr(recipe.train, key)}")
 
 
-def differences(saved: dict, wanted: dict) -> list[str]:
+def differences(saved: Recipe, wanted: Recipe) -> list[str]:
     """Dotted keys whose values differ between two resolved recipes (for --resume)."""
-    diffs = []
-    for section in SCHEMA:
-        for key in SCHEMA[section]:
-            a, b = saved.get(section, {}).get(key), wanted.get(section, {}).get(key)
-            if a != b:
-                diffs.append(f"{section}.{key}: run has {a!r}, recipe has {b!r}")
-    return diffs
+    ours, theirs = saved.flat(), wanted.flat()
+    return [f"{key}: run has {ours[key]!r}, recipe has {theirs[key]!r}" for key in ours if ours[key] != theirs[key]]
 
 
 def _check_type(name: str, value, types: tuple[type, ...], source: str) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from edgecnn.errors import RunDirError
+from edgecnn.recipe import Recipe, resolve
 
 
 class RunDir:
@@ -83,9 +84,13 @@ class RunDir:
         self.require(self.labels_file, f"edgecnn train DATA --out {self.path}")
         return [line.strip() for line in self.labels_file.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-    def load_recipe(self) -> dict:
+    def load_recipe(self) -> Recipe:
+        """The run's resolved recipe; keys an older recipe.yaml lacks take today's defaults."""
         self.require(self.recipe, f"edgecnn train DATA --out {self.path}")
-        return yaml.safe_load(self.recipe.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(self.recipe.read_text(encoding="utf-8")) or {}
+        if not isinstance(raw, dict):
+            raise RunDirError(f"{self.recipe} is not a mapping of recipe sections; train the run again with --overwrite")
+        return resolve(raw, source=str(self.recipe), saved=True)
 
     def load_split(self) -> dict:
         self.require(self.split, f"edgecnn train DATA --out {self.path}")

@@ -113,11 +113,11 @@ def untrained_run(root: Path, architecture: str, *, size: int = 16, classes: int
     from edgecnn.training.models.model_io import save_keras_model
 
     recipe = default_recipe()
-    recipe["name"] = f"test_{architecture}"
-    recipe["model"].update(architecture=architecture, size=size, alpha=0.25, channels=3)
+    recipe.name = f"test_{architecture}"
+    recipe.model.architecture, recipe.model.size, recipe.model.alpha, recipe.model.channels = architecture, size, 0.25, 3
     root.mkdir(parents=True, exist_ok=True)
     labels = [f"class{i}" for i in range(classes)]
-    (root / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    (root / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict()))
     (root / "labels.txt").write_text("\n".join(labels) + "\n")
     if data is not None:
         names = sorted(p.name for p in data.iterdir() if p.is_dir())

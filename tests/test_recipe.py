@@ -14,10 +14,10 @@ def write(tmp_path, text):
 
 def test_defaults_fill_a_minimal_recipe(tmp_path):
     recipe = load_recipe(write(tmp_path, "model:\n  architecture: mobilenet_v2\n  size: 64\n"))
-    assert recipe["model"]["architecture"] == "mobilenet_v2"
-    assert recipe["model"]["size"] == 64
-    assert recipe["train"]["epochs"] == default_recipe()["train"]["epochs"]
-    assert recipe["name"] == "r"
+    assert recipe.model.architecture == "mobilenet_v2"
+    assert recipe.model.size == 64
+    assert recipe.train.epochs == default_recipe().train.epochs
+    assert recipe.name == "r"
 
 
 def test_unknown_key_names_it_and_suggests_the_closest(tmp_path):
@@ -70,9 +70,9 @@ def test_missing_recipe_file(tmp_path):
 def test_overrides_replace_values_and_are_type_checked():
     recipe = resolve({})
     changed = apply_overrides(recipe, {"train.epochs": 2, "model.size": None})
-    assert changed["train"]["epochs"] == 2
-    assert changed["model"]["size"] == recipe["model"]["size"]
-    assert recipe["train"]["epochs"] != 2  # the input is not mutated
+    assert changed.train.epochs == 2
+    assert changed.model.size == recipe.model.size
+    assert recipe.train.epochs != 2  # the input is not mutated
     with pytest.raises(RecipeError, match="train.epochs must be int"):
         apply_overrides(recipe, {"train.epochs": "2"})
 
@@ -96,10 +96,100 @@ def test_every_shipped_recipe_loads_and_models_links_to_it():
             "edgetpu_mobilenet_v1_050_128", "digits_demo"} <= set(names)
     models = Path(__file__).parents[1] / "models"
     for name in names:
-        assert load_recipe(name)["name"] == name
-        assert load_recipe(models / f"{name}.yaml")["name"] == name
+        assert load_recipe(name).name == name
+        assert load_recipe(models / f"{name}.yaml").name == name
 
 
 def test_recipe_names_are_suggested():
     with pytest.raises(RecipeError, match=r"recipe digits_dmo does not exist \(did you mean 'digits_demo'\?\)"):
         load_recipe("digits_dmo")
+
+
+# --- one typed recipe: defaults once, round trip, old runs ----------------------------------------
+
+def _help_text(command: str) -> str:
+    from click.testing import CliRunner
+
+    from edgecnn.cli import cli
+
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())  # click wraps long help lines
+
+
+@pytest.mark.parametrize("dotted", ["model.architecture", "model.size", "train.epochs", "train.batch_size",
+                                    "train.lr", "train.label_smoothing", "train.patience", "data.seed"])
+def test_train_help_shows_the_dataclass_default(dotted):
+    import dataclasses
+
+    from edgecnn.recipe import SECTIONS
+
+    section, key = dotted.split(".")
+    field = next(f for f in dataclasses.fields(SECTIONS[section]) if f.name == key)
+    assert f"default {field.default}" in _help_text("train")
+
+
+def test_other_help_defaults_come_from_the_recipe():
+    from edgecnn.recipe import default_recipe
+
+    recipe = default_recipe()
+    assert f"Default: the run's recipe ({recipe.prune.sparsity})" in _help_text("prune")
+    assert f"Default: the recipe's export.io ({recipe.export.io})" in _help_text("export")
+    assert f"Default: the recipe's benchmark.threads ({recipe.benchmark.threads})" in _help_text("benchmark")
+
+
+def test_no_second_copy_of_the_defaults():
+    """run_inputs' own fallbacks (lr 0.002 against the recipe's 0.004) and SCHEMA are gone; no module repeats lr."""
+    import ast
+    from pathlib import Path
+
+    import edgecnn
+    import edgecnn.recipe
+    from edgecnn.training.data import run_inputs
+
+    assert not hasattr(run_inputs, "train_learning_rate") and not hasattr(run_inputs, "batch_size")
+    assert not hasattr(edgecnn.recipe, "SCHEMA")
+    lr = default_recipe().train.lr
+    root = Path(edgecnn.__file__).parent
+    repeats = [str(path.relative_to(root)) for path in root.rglob("*.py") if path.name != "recipe.py"
+               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+               if isinstance(node, ast.Constant) and isinstance(node.value, float) and node.value in (lr, lr / 2)]
+    assert repeats == []
+
+
+def test_run_recipe_round_trips_through_yaml(tmp_path):
+    import yaml
+
+    from edgecnn.rundir import RunDir
+
+    recipe = resolve({"model": {"size": 32}, "export": {"modes": ["int8"], "io": "uint8"}})
+    recipe.run.update(data="digits", num_classes=10, labels=[str(i) for i in range(10)])
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+    again = RunDir(tmp_path).load_recipe()
+    assert again == recipe and differences(again, recipe) == []
+    assert again.run["num_classes"] == 10
+    # A user's recipe file has no run section: that is the run directory's provenance.
+    with pytest.raises(RecipeError, match="unknown section 'run'"):
+        resolve({"run": {"data": "digits"}})
+
+
+def test_old_run_without_keys_loads_with_the_defaults_and_one_learning_rate(tmp_path):
+    """A recipe.yaml without train.lr: training, pruning and QAT all start from the recipe's one default."""
+    from edgecnn.rundir import RunDir
+    from edgecnn.training.data.run_inputs import fine_tune
+    from edgecnn.training.fit.train import _with_overrides
+    from edgecnn.training.optimize.prune import FINE_TUNE_LR_FACTOR
+    from edgecnn.training.optimize.qat import QAT_LR_FACTOR
+
+    (tmp_path / "recipe.yaml").write_text("model:\n  size: 32\nrun:\n  data: digits\n")
+    saved = RunDir(tmp_path).load_recipe()
+    lr = default_recipe().train.lr
+    assert saved.train.lr == lr and saved.qat.epochs == default_recipe().qat.epochs
+    assert _with_overrides(saved, {}).train.lr == lr
+    prune = fine_tune(saved, "prune", lr_factor=FINE_TUNE_LR_FACTOR)
+    qat = fine_tune(saved, "qat", lr_factor=QAT_LR_FACTOR)
+    assert prune.learning_rate == pytest.approx(lr * FINE_TUNE_LR_FACTOR)
+    assert qat.learning_rate == pytest.approx(lr * QAT_LR_FACTOR)
+    assert (prune.epochs, prune.batch_size) == (saved.prune.epochs, saved.train.batch_size)
+    assert fine_tune(saved, "qat", lr_factor=QAT_LR_FACTOR, epochs=7, learning_rate=0.5) == \
+        type(qat)(epochs=7, batch_size=saved.train.batch_size, learning_rate=0.5)

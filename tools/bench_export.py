@@ -182,7 +182,7 @@ def main(argv=None) -> int:
         "int8_speedup": figures["int8_speedup"] >= TARGETS["int8_speedup"],
     }
     report = {
-        "model": recipe.get("model", {}), "test_images": len(test), "threads": args.threads,
+        "model": recipe.to_dict()["model"], "test_images": len(test), "threads": args.threads,
         "float_keras_accuracy": float_accuracy, "rows": rows, "figures": figures, "targets": TARGETS,
         "met": verdicts, "qat_keras_accuracy": qat_report["accuracy"]["qat"],
         "pqat_keras_accuracy": pqat_report["accuracy"]["qat"],

@@ -64,7 +64,7 @@ def main(argv=None) -> dict:
     from edgecnn.training.models.mobilenet import DEFAULT_MODEL, build_model
 
     recipe = default_recipe()
-    recipe["model"]["size"] = args.size
+    recipe.model.size = args.size
     spec = data_mod.input_spec(recipe)
     root, _ = data_mod.resolve_data(args.data)
     folder = data_mod.scan_folder(root)

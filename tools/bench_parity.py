@@ -47,8 +47,8 @@ def build_run(root: Path, *, images: int, size: int, architecture: str) -> Path:
     run = root / "run"
     run.mkdir()
     recipe = default_recipe()
-    recipe["model"].update(architecture=architecture, size=size)
-    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    recipe.model.architecture, recipe.model.size = architecture, size
+    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict()))
     (run / "labels.txt").write_text("\n".join(labels) + "\n")
     (run / "split.json").write_text(json.dumps({"data_root": str(data), "train": train, "val": [], "test": test}))
 

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from edgecnn.recipe import default_value
+
 TABLE_COLUMNS = (
     ("format", "format"), ("status", "status"), ("accuracy_pct", "accuracy %"), ("agreement_pct", "top-1 agree %"),
     ("size_kb", "size KB"), ("gzip_kb", "gzip KB"), ("latency_ms_p50", "p50 ms"), ("file", "file"),
@@ -15,7 +17,8 @@ TABLE_COLUMNS = (
 @click.command("benchmark")
 @click.argument("run")
 @click.option("--threads", type=int, default=None,
-              help="Interpreter threads for the latency column. Default: the recipe's benchmark.threads (2).")
+              help="Interpreter threads for the latency column. "
+                   f"Default: the recipe's benchmark.threads ({default_value('benchmark.threads')}).")
 @click.option("--formats", "formats_text", default=None,
               help="Comma-separated subset of keras,fp32,fp16,dynamic,int8,int8-qat,pruned-int8 (default: all).")
 @click.option("--runs", type=int, default=100, show_default=True, help="Timed invokes per format.")
@@ -41,8 +44,7 @@ def benchmark(run, threads, formats_text, runs, warmup, no_export, as_json):
     formats = parse_formats(formats_text)
     if threads is None:
         rundir = RunDir(run)
-        recipe = rundir.load_recipe() if rundir.exists() else {}
-        threads = int((recipe.get("benchmark") or {}).get("threads") or 2)
+        threads = rundir.load_recipe().benchmark.threads if rundir.exists() else default_value("benchmark.threads")
     settings = BenchmarkSettings(threads=threads, runs=runs, warmup=warmup, export_missing=not no_export)
     result = benchmark_run(run, formats, settings, progress=progress_to_stderr)
     paths = write_artifacts(run, result)

@@ -11,6 +11,8 @@ import json
 
 import click
 
+from edgecnn.recipe import default_value
+
 
 def _echo_json(report: dict) -> None:
     from edgecnn.atomic import _json_default
@@ -23,7 +25,8 @@ def _echo_json(report: dict) -> None:
 @click.command()
 @click.argument("run", type=click.Path(path_type=str))
 @click.option("--sparsity", type=float, default=None,
-              help="Fraction of weights to zero in the pruned layers, in (0, 1). Default: the run's recipe (0.5).")
+              help="Fraction of weights to zero in the pruned layers, in (0, 1). "
+                   f"Default: the run's recipe ({default_value('prune.sparsity')}).")
 @click.option("--epochs", type=int, default=None, help="Fine-tune epochs while pruning. Default: the recipe's prune.epochs.")
 @click.option("--batch-size", type=int, default=None, help="Default: the recipe's train.batch_size.")
 @click.option("--lr", "learning_rate", type=float, default=None,
@@ -35,7 +38,8 @@ def prune(run, sparsity, epochs, batch_size, learning_rate, as_json):
     from edgecnn.training.optimize.prune import check_sparsity, prune_run
 
     if sparsity is None:
-        sparsity = (RunDir(run).load_recipe().get("prune", {}).get("sparsity") if RunDir(run).exists() else None) or 0.5
+        sparsity = (RunDir(run).load_recipe().prune.sparsity if RunDir(run).exists() else None) \
+            or default_value("prune.sparsity")
     check_sparsity(sparsity)
     _check_positive("epochs", epochs)
     _check_positive("batch-size", batch_size)
@@ -111,9 +115,9 @@ def _floats(option: str):
 def post_export_check(*, parity: bool = True, as_json: bool = False, **gate_options):
     """The check run on an exported file before it is renamed into place (None: no check).
 
-    The parity gate plugs in here: it receives the ExportResult (``result.path`` is the temporary
-    file, ``result.reference_path`` the float original, ``result.run`` the run) and raises
-    GateFailed to refuse the export; the temporary file is then removed.
+    The parity gate plugs in here: it receives the ExportResult (``result.path`` the destination,
+    ``result.reference_path`` the float original, ``result.run`` the run) and the temporary candidate
+    file, and raises GateFailed to refuse the export; the candidate is then removed.
     """
     if not parity:
         return None
@@ -129,7 +133,7 @@ def post_export_check(*, parity: bool = True, as_json: bool = False, **gate_opti
               help="none (float32), fp16, dynamic (int8 weights) or int8 (full integer, calibrated). "
                    "Default: int8 for --target edgetpu, fp16 for gpu, else none.")
 @click.option("--io", type=click.Choice(["int8", "uint8", "float32"]), default=None,
-              help="Input/output type of an int8 model. Default: the recipe's export.io (int8).")
+              help=f"Input/output type of an int8 model. Default: the recipe's export.io ({default_value('export.io')}).")
 @click.option("--target", type=click.Choice(["cpu", "gpu", "edgetpu"]), default="cpu", show_default=True,
               help="edgetpu: full int8, static shapes, batch 1, op check (+ edgetpu_compiler when installed); "
                    "gpu: float model checked against the GPU delegate's ops.")

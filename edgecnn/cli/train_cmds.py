@@ -9,14 +9,14 @@ import json
 
 import click
 
-from edgecnn.recipe import SCHEMA
+from edgecnn.recipe import default_value
 
-DEFAULT_SIZE = SCHEMA["model"]["size"][1]
+DEFAULT_SIZE = default_value("model.size")
 
 
 def _default(section: str, key: str):
-    """The recipe schema's default, so --help never drifts from what training uses."""
-    return SCHEMA[section][key][1]
+    """The recipe dataclasses' default, so --help never drifts from what training uses."""
+    return default_value(f"{section}.{key}")
 
 
 

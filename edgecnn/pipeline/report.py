@@ -13,10 +13,9 @@ import html
 import json
 from pathlib import Path
 
-import yaml
-
 from edgecnn import __version__
 from edgecnn.atomic import write_text
+from edgecnn.errors import EdgecnnError
 from edgecnn.rundir import RunDir
 
 _STYLE = """
@@ -59,7 +58,10 @@ def build_report(run_path) -> Path:
 def _header(run: RunDir) -> str:
     name = run.path.name
     if run.recipe.is_file():
-        name = (yaml.safe_load(run.recipe.read_text(encoding="utf-8")) or {}).get("name") or name
+        try:
+            name = run.load_recipe().name or name
+        except EdgecnnError:
+            pass  # a broken recipe.yaml still gets a report, named after the folder
     return f"<h1>edgecnn report: {_e(name)}</h1><p class='muted'>edgecnn {__version__} · {_e(run.path.resolve())}</p>"
 
 

@@ -13,7 +13,7 @@ import time
 from edgecnn.errors import RunDirError
 from edgecnn.pipeline.report import build_report
 from edgecnn.pipeline.stages import Context, artifact_is_valid, stages_for
-from edgecnn.recipe import SCHEMA, load_recipe
+from edgecnn.recipe import Recipe, load_recipe
 from edgecnn.rundir import RunDir
 
 # Sections that only check or measure what the stages made: changing them does not make the run's
@@ -21,21 +21,14 @@ from edgecnn.rundir import RunDir
 CHECK_ONLY_SECTIONS = ("parity", "benchmark")
 
 
-def recipe_differences(saved: dict, wanted: dict) -> list[str]:
+def recipe_differences(saved: Recipe, wanted: Recipe) -> list[str]:
     """Keys that shape artifacts which the wanted recipe sets (not None) differently from the run's."""
-    diffs = []
-    for section, keys in SCHEMA.items():
-        if section in CHECK_ONLY_SECTIONS:
-            continue
-        for key in keys:
-            want = wanted.get(section, {}).get(key)
-            have = saved.get(section, {}).get(key)
-            if want is not None and want != have:
-                diffs.append(f"{section}.{key} (run: {have!r}, recipe: {want!r})")
-    return diffs
+    have, want = saved.flat(), wanted.flat()
+    return [f"{key} (run: {have[key]!r}, recipe: {want[key]!r})" for key in want
+            if key.partition(".")[0] not in CHECK_ONLY_SECTIONS and want[key] is not None and want[key] != have[key]]
 
 
-def check_run_dir(run: RunDir, recipe: dict, data: str, *, resume: bool, overwrite: bool) -> None:
+def check_run_dir(run: RunDir, recipe: Recipe, data: str, *, resume: bool, overwrite: bool) -> None:
     """Refuse to mix runs: an existing run needs --resume with the same recipe and data, or --overwrite."""
     if resume and overwrite:
         raise RunDirError("--resume and --overwrite contradict each other; pick one")
@@ -49,7 +42,7 @@ def check_run_dir(run: RunDir, recipe: dict, data: str, *, resume: bool, overwri
         raise RunDirError(f"{run.path} already holds a run; pass --resume to continue it or --overwrite to start again")
     saved = run.load_recipe()
     diffs = recipe_differences(saved, recipe)
-    saved_data = saved.get("run", {}).get("data")
+    saved_data = saved.run.get("data")
     if saved_data is not None and str(saved_data) != str(data):
         diffs.append(f"data (run: {saved_data!r}, now: {str(data)!r})")
     if diffs:
@@ -61,7 +54,7 @@ def run_pipeline(recipe_or_path, data: str, out, *, resume: bool = False, overwr
                  log=None) -> RunDir:
     """Run every stage the recipe asks for; returns the run directory."""
     log = log or _stderr
-    recipe = load_recipe(recipe_or_path) if not isinstance(recipe_or_path, dict) else recipe_or_path
+    recipe = recipe_or_path if isinstance(recipe_or_path, Recipe) else load_recipe(recipe_or_path)
     run = RunDir(out)
     check_run_dir(run, recipe, data, resume=resume, overwrite=overwrite)
     if overwrite and run.exists():

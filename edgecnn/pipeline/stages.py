@@ -16,6 +16,7 @@ from typing import Callable
 
 from edgecnn.errors import EdgecnnError
 from edgecnn.pipeline.exporting import benchmark, export_with_parity
+from edgecnn.recipe import Recipe
 from edgecnn.rundir import RunDir
 from edgecnn.tflite.flatbuffer import check_tflite_bytes
 from edgecnn.training.evaluate.evaluation import evaluate_run
@@ -29,7 +30,7 @@ class Context:
     """What every stage may read: the run, the resolved recipe, the data and where to log."""
 
     run: RunDir
-    recipe: dict
+    recipe: Recipe
     data: str
     log: Callable[[str], None]
 
@@ -41,7 +42,7 @@ class Stage:
     artifact: Callable[[Context], Path]
     execute: Callable[[Context], object]
     # Whether the recipe asks for this stage at all (pruning with sparsity null does not).
-    wanted: Callable[[dict], bool] = lambda recipe: True
+    wanted: Callable[[Recipe], bool] = lambda recipe: True
 
 
 # --- validity checks: cheap, and never trusting a file just because it exists -------------------
@@ -77,14 +78,14 @@ def _evaluate(ctx: Context):
 
 
 def _prune(ctx: Context):
-    section = ctx.recipe["prune"]
-    return prune_run(ctx.run.path, sparsity=section["sparsity"], epochs=section["epochs"])
+    section = ctx.recipe.prune
+    return prune_run(ctx.run.path, sparsity=section.sparsity, epochs=section.epochs)
 
 
 def _qat(ctx: Context):
-    section = ctx.recipe["qat"]
-    preserve = bool(section["preserve_sparsity"] and ctx.recipe["prune"]["sparsity"] is not None)
-    return qat_run(ctx.run.path, epochs=section["epochs"], preserve_sparsity=preserve)
+    section = ctx.recipe.qat
+    preserve = bool(section.preserve_sparsity and ctx.recipe.prune.sparsity is not None)
+    return qat_run(ctx.run.path, epochs=section.epochs, preserve_sparsity=preserve)
 
 
 def _export_stage(mode: str) -> Stage:
@@ -101,14 +102,14 @@ def _benchmark(ctx: Context):
     return benchmark(ctx.run, ctx.recipe, log=ctx.log)
 
 
-def stages_for(recipe: dict) -> list[Stage]:
+def stages_for(recipe: Recipe) -> list[Stage]:
     """The stages a recipe asks for, in order."""
     stages = [
         Stage("train", lambda ctx: ctx.run.float_model, _train),
         Stage("evaluate", lambda ctx: ctx.run.evaluation, _evaluate),
-        Stage("prune", lambda ctx: ctx.run.pruned_model, _prune, lambda r: r["prune"]["sparsity"] is not None),
-        Stage("qat", lambda ctx: ctx.run.qat_model, _qat, lambda r: r["qat"]["enabled"]),
+        Stage("prune", lambda ctx: ctx.run.pruned_model, _prune, lambda r: r.prune.sparsity is not None),
+        Stage("qat", lambda ctx: ctx.run.qat_model, _qat, lambda r: r.qat.enabled),
     ]
-    stages += [_export_stage(mode) for mode in recipe["export"]["modes"]]
+    stages += [_export_stage(mode) for mode in recipe.export.modes]
     stages.append(Stage("benchmark", lambda ctx: ctx.run.benchmark_json, _benchmark))
     return [stage for stage in stages if stage.wanted(recipe)]

@@ -32,6 +32,7 @@ def modules_under(package: str) -> list[str]:
 RUNTIME_MODULES = [m for package in TF_FREE_PACKAGES for m in modules_under(package)]
 # Modules outside those packages that the device half or `--help` rely on, and the training half's TF-free ones.
 LIGHT_MODULES = ["edgecnn", "edgecnn.cli", "edgecnn.errors", "edgecnn.atomic", "edgecnn.rundir", "edgecnn.recipe",
+                 "edgecnn.export_plan",
                  "edgecnn.model_sizes", "edgecnn.training.data.builtin"]
 
 PROBE = """

@@ -87,8 +87,8 @@ def parity_run(tmp_path_factory):
                                                 "val": [], "test": items[180:]}))
     (run / "labels.txt").write_text("\n".join(LABELS) + "\n")
     recipe = default_recipe()
-    recipe["model"]["size"] = SIZE
-    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    recipe.model.size = SIZE
+    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict()))
 
     spec = InputSpec(height=SIZE, width=SIZE)
     x = np.stack([prepare_image(im, spec) for im in images])

@@ -51,7 +51,7 @@ def test_half_written_or_foreign_artifacts_do_not_count_as_done(tmp_path):
 def _fake_run(tmp_path, recipe, data="digits"):
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
-    saved = dict(recipe, run={"data": data})
+    saved = dict(recipe.to_dict(), run={"data": data})
     import yaml
 
     run.recipe.write_text(yaml.safe_dump(saved))

@@ -1,13 +1,17 @@
 """What a stage works from: a run directory's model (float, pruned or QAT) and what it expects.
 
-Prune, QAT and export all need the same three answers about a run: which Keras file to load,
-the input it expects (size, channel order, normalization: an ``InputSpec``) and its labels.
-They come from the run's ``recipe.yaml`` and ``labels.txt``, written by ``edgecnn train``.
+Prune, QAT and export all need the same answers about a run: which Keras file to load, the
+input it expects (size, channel order, normalization: an ``InputSpec``), its labels and the
+fine-tune settings. They come from the run's typed recipe (``RunDir.load_recipe()``, whose
+missing keys take ``edgecnn.recipe``'s defaults) and ``labels.txt``, written by ``edgecnn train``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from edgecnn.errors import RunDirError
+from edgecnn.recipe import Recipe
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.preprocess import InputSpec
 
@@ -24,25 +28,30 @@ def open_run(path) -> RunDir:
     return run
 
 
-def input_spec(recipe: dict) -> InputSpec:
+def input_spec(recipe: Recipe) -> InputSpec:
     """The model input a run's recipe describes (size, channels, channel order, mean/std, resize)."""
-    model = recipe.get("model", {})
-    inputs = recipe.get("input", {})
-    size = int(model.get("size", 96))
-    channels = int(model.get("channels", 3))
-    order = inputs.get("channel_order") or ("GRAY" if channels == 1 else "RGB")
-    return InputSpec(height=size, width=size, channels=channels, channel_order=order,
-                     mean=tuple(inputs.get("mean", (127.5,))), std=tuple(inputs.get("std", (127.5,))),
-                     resize=inputs.get("resize", "area"))
+    model, inputs = recipe.model, recipe.input
+    return InputSpec(height=model.size, width=model.size, channels=model.channels,
+                     channel_order=inputs.channel_order, mean=tuple(inputs.mean), std=tuple(inputs.std),
+                     resize=inputs.resize)
 
 
-def model_name(recipe: dict, fallback: str = "") -> str:
-    return str(recipe.get("model", {}).get("architecture") or recipe.get("name") or fallback)
+def model_name(recipe: Recipe, fallback: str = "") -> str:
+    return str(recipe.model.architecture or recipe.name or fallback)
 
 
-def batch_size(recipe: dict, default: int = 32) -> int:
-    return int(recipe.get("train", {}).get("batch_size", default))
+@dataclasses.dataclass(frozen=True)
+class FineTune:
+    """Epochs, batch size and learning rate of a fine-tune stage (prune, QAT)."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
 
 
-def train_learning_rate(recipe: dict, default: float = 0.002) -> float:
-    return float(recipe.get("train", {}).get("lr", default))
+def fine_tune(recipe: Recipe, stage: str, *, lr_factor: float, epochs: int | None = None,
+              batch_size: int | None = None, learning_rate: float | None = None) -> FineTune:
+    """The options given, else the recipe's ``<stage>.epochs``, ``train.batch_size`` and ``train.lr * lr_factor``."""
+    return FineTune(epochs=int(epochs if epochs is not None else getattr(recipe, stage).epochs),
+                    batch_size=int(batch_size or recipe.train.batch_size),
+                    learning_rate=float(learning_rate or recipe.train.lr * lr_factor))

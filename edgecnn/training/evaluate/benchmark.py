@@ -28,6 +28,7 @@ from edgecnn.atomic import atomic_path, write_json, write_text
 from edgecnn.errors import EdgecnnError, RecipeError, RunDirError, closest
 from edgecnn.parity.core import load_parity_data, run_parity
 from edgecnn.parity.predictors import load_predictor
+from edgecnn.recipe import default_value
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.interpreter import runtime_info
 from edgecnn.runtime.profile.profiler import ProfileSettings, latency_summary, profile_model, time_invokes
@@ -77,7 +78,7 @@ SOURCES = {
 
 @dataclasses.dataclass(frozen=True)
 class BenchmarkSettings:
-    threads: int = 2
+    threads: int = default_value("benchmark.threads")
     runs: int = 100
     warmup: int = 10
     export_missing: bool = True
@@ -165,7 +166,7 @@ def export_format(run: RunDir, fmt: Format, out: Path) -> Path:
         raise RunDirError(f"{out} already holds another model; move it away or export {fmt.name} yourself "
                           f"with '{export_command(run, fmt, out)}'")
     result = export(run.path, ExportOptions(quantize=fmt.quantize, start=fmt.source, out=out, target="cpu"))
-    return result.destination or result.path
+    return result.path
 
 
 def file_sizes(path: Path) -> tuple[int, int]:

@@ -20,21 +20,10 @@ from __future__ import annotations
 import warnings
 from typing import Callable, Iterable
 
-from edgecnn.errors import ModelError, RecipeError, closest
+from edgecnn.errors import ModelError
+from edgecnn.export_plan import EXPORT_IO as IO_TYPES
+from edgecnn.export_plan import MODE_FILE_NAMES, MODES, normalize_mode  # noqa: F401  (the names live there)
 from edgecnn.training.keras_compat import tf
-
-MODES = ("none", "fp16", "dynamic", "int8")
-IO_TYPES = ("int8", "uint8", "float32")
-# File names and metadata use fp32 for an unquantized export, like the recipe's export.modes.
-MODE_FILE_NAMES = {"none": "fp32", "fp16": "fp16", "dynamic": "dynamic", "int8": "int8"}
-
-
-def normalize_mode(mode: str) -> str:
-    """``fp32``/``float32`` are accepted for ``none`` (the recipe calls it fp32)."""
-    mode = {"fp32": "none", "float32": "none"}.get(mode, mode)
-    if mode not in MODES:
-        raise RecipeError(f"--quantize {mode!r} is not one of {', '.join(MODES)}{closest(mode, MODES)}")
-    return mode
 
 
 def static_input_shape(model) -> list[int]:

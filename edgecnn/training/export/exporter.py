@@ -2,12 +2,13 @@
 
 One export is a pipeline of small steps, each in its own function:
   resolve_source   which Keras model (float / pruned / QAT / the user's) and what it expects
-  plan             --quantize / --io / --target checked against each other; the output path
+  plan             --quantize / --io / --target checked against each other (``edgecnn.export_plan``); the output path
   convert          TFLiteConverter per mode (``convert.py``), calibrated for int8 (``calibration.py``)
-  check            int8 has no float tensor inside; GPU and Edge TPU compatibility reports
+  check            int8 has no float tensor inside; GPU and Edge TPU compatibility reports (``checks.py``)
   embed            ModelMetadata (labels, input, normalization, provenance, content hash)
   write            atomically: the bytes go to a temporary file beside the target, an optional
-                   ``post_check`` (the parity gate) runs on that file, and only then is it renamed
+                   ``post_check(result, candidate)`` (the parity gate) runs on that file (``candidate``;
+                   ``result.path`` names the destination throughout), and only then is it renamed
                    into place, so a failed gate keeps no file
   compile          ``edgetpu_compiler`` when installed (``--target edgetpu``)
 
@@ -27,24 +28,26 @@ from typing import Callable
 from edgecnn import __version__
 from edgecnn.atomic import atomic_path, write_bytes
 from edgecnn.errors import DataError, ModelError, RecipeError, RunDirError, RuntimeUnavailable
+from edgecnn.export_plan import EXPORT_TARGETS, MODE_FILE_NAMES, ExportPlan
+from edgecnn.recipe import Recipe
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.preprocess import InputSpec
 from edgecnn.tflite import edgetpu, gpu_rules
-from edgecnn.tflite.inspect import inspect_bytes
 from edgecnn.tflite.metadata import ModelMetadata, embed_metadata, labels_from_file
 from edgecnn.training.data.run_inputs import input_spec, model_name, open_run
 from edgecnn.training.export import calibration
-from edgecnn.training.export.convert import IO_TYPES, MODE_FILE_NAMES, convert, normalize_mode, static_input_shape
+from edgecnn.training.export.checks import check_int8, run_checks  # noqa: F401  (check_int8: for callers)
+from edgecnn.training.export.convert import convert, static_input_shape
 from edgecnn.training.models.model_io import is_qat_archive, load_keras_model, qat_info
 
-TARGETS = ("cpu", "gpu", "edgetpu")
+TARGETS = EXPORT_TARGETS
 STARTS = ("float", "pruned", "qat")
 
 
 @dataclasses.dataclass
 class ExportOptions:
-    quantize: str | None = None  # none | fp16 | dynamic | int8; None: int8 for edgetpu, fp16 for gpu, else none
-    io: str | None = None  # int8 | uint8 | float32; None: the recipe's export.io (int8) for int8, else float32
+    quantize: str | None = None  # none | fp16 | dynamic | int8; None: the target's (export_plan.DEFAULT_MODES)
+    io: str | None = None  # int8 | uint8 | float32; None: the run recipe's export.io for int8, else float32
     target: str = "cpu"
     out: Path | None = None
     calibration_data: Path | None = None
@@ -64,14 +67,14 @@ class Source:
     keras_path: Path
     kind: str  # float | pruned | qat | pruned+qat | user
     run: RunDir | None
-    recipe: dict
+    recipe: Recipe | None  # None: a user's model outside any run
     model_name: str
     reference_path: Path  # the float original, for parity
 
 
 @dataclasses.dataclass
 class ExportResult:
-    path: Path  # the written .tflite (during post_check: the temporary file)
+    path: Path  # where the .tflite is written (post_check gets the temporary candidate file separately)
     mode: str  # none | fp16 | dynamic | int8
     io: str
     target: str
@@ -86,7 +89,6 @@ class ExportResult:
     checks: dict = dataclasses.field(default_factory=dict)  # "int8", "gpu", "edgetpu", and "parity" from post_check
     compiled_path: Path | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
-    destination: Path | None = None  # where the file ends up (``path`` is a temporary file during post_check)
 
     @property
     def run(self) -> RunDir | None:
@@ -107,7 +109,8 @@ class ExportResult:
         }
 
 
-PostCheck = Callable[[ExportResult], None]
+# post_check(result, candidate): ``candidate`` is the temporary file that becomes ``result.path`` if the check passes.
+PostCheck = Callable[[ExportResult, Path], None]
 
 
 def _say(message: str) -> None:
@@ -116,27 +119,14 @@ def _say(message: str) -> None:
 
 # --- plan ----------------------------------------------------------------------------------------
 
-def plan_modes(options: ExportOptions, recipe: dict) -> tuple[str, str, str]:
-    """(mode, io, target) after defaults, or a one-line error for contradictory options."""
-    target = options.target
-    if target not in TARGETS:
-        raise RecipeError(f"--target {target!r} is not one of {', '.join(TARGETS)}")
-    default_mode = {"edgetpu": "int8", "gpu": "fp16"}.get(target, "none")
-    mode = normalize_mode(options.quantize or default_mode)
-    if target == "edgetpu" and mode != "int8":
-        raise RecipeError(f"--target edgetpu needs a full-integer model: use --quantize int8, not {mode}")
-    if target == "gpu" and mode not in ("none", "fp16"):
-        raise RecipeError(f"--target gpu runs float models: use --quantize fp16 or none, not {mode}")
-    io = options.io
-    if io is not None and io not in IO_TYPES:
-        raise RecipeError(f"--io {io!r} is not one of {', '.join(IO_TYPES)}")
-    if mode == "int8":
-        io = io or recipe.get("export", {}).get("io") or "int8"
-        if target == "edgetpu" and io == "float32":
-            raise RecipeError("--target edgetpu needs integer input and output: use --io int8 or uint8")
-    elif io not in (None, "float32"):
-        raise RecipeError(f"--io {io} needs --quantize int8; {mode} models take and give float32")
-    return mode, io or "float32", target
+def plan_export(options: ExportOptions, recipe: Recipe | None) -> ExportPlan:
+    """Mode, io, target and calibration source after defaults, or a one-line error for contradictory options.
+
+    ``recipe``: the recipe of the run the source lies in (its export.io is the int8 default), None outside a run.
+    """
+    return ExportPlan.resolve(options.quantize, options.io, options.target,
+                              recipe_io=recipe.export.io if recipe is not None else None,
+                              calibration_data=options.calibration_data, in_run=recipe is not None)
 
 
 def default_out(source: Source, mode: str, target: str) -> Path:
@@ -178,7 +168,7 @@ def resolve_source(path, options: ExportOptions, mode: str) -> Source:
         if "qat" in kind and mode != "int8":
             raise RecipeError(f"{path.name} is a QAT model: it converts only to --quantize int8, not {mode}")
         return Source(path, kind, run, recipe, _model_name(recipe, path), run.float_model)
-    return Source(path, "user", None, {}, path.stem, path)
+    return Source(path, "user", None, None, path.stem, path)
 
 
 def _run_source(run: RunDir, options: ExportOptions, mode: str) -> Source:
@@ -207,7 +197,7 @@ def _kind_of_file(path: Path, run: RunDir) -> str:
     return "pruned" if path.name == run.pruned_model.name else "float"
 
 
-def _model_name(recipe: dict, path: Path) -> str:
+def _model_name(recipe: Recipe, path: Path) -> str:
     return model_name(recipe, path.stem)
 
 
@@ -249,44 +239,15 @@ def labels_for(source: Source, num_classes: int, options: ExportOptions) -> list
     return labels
 
 
-def calibrate(source: Source, spec: InputSpec, labels: list[str] | None, num_classes: int, options: ExportOptions):
-    if options.calibration_data is not None:
+def calibrate(source: Source, spec: InputSpec, labels: list[str] | None, num_classes: int, options: ExportOptions,
+              plan: ExportPlan):
+    """The plan's calibration images: the --calibration-data folder, or the run's train split."""
+    if plan.calibration == "folder":
         return calibration.from_folder(options.calibration_data, spec, labels=labels, num_classes=num_classes)
-    if source.run is not None:
+    if plan.calibration == "run":
         return calibration.from_run(source.run, spec)
     raise DataError(f"--quantize int8 of {source.keras_path.name} needs representative images: add "
                     "--calibration-data DIR (one sub-folder of images per class)")
-
-
-# --- checks ------------------------------------------------------------------------------------------
-
-def check_int8(info, io: str) -> dict:
-    """A full-integer graph: no float tensor inside, inputs/outputs of the requested type."""
-    floats = info.float_tensors()
-    if floats:
-        raise ModelError(f"the int8 model still has {len(floats)} float tensor(s) inside (e.g. {floats[0]!r}); "
-                         "this is a converter problem: please report it")
-    wrong = [t.name for t in (*info.inputs, *info.outputs) if t.dtype != io]
-    if wrong:
-        raise ModelError(f"the int8 model's input/output {wrong[0]!r} is not {io}; please report it")
-    return {"full_integer": True, "io": io, "ops": info.op_histogram()}
-
-
-def run_checks(data: bytes, mode: str, io: str, target: str) -> dict:
-    info = inspect_bytes(data)
-    checks = {}
-    if mode == "int8":
-        checks["int8"] = check_int8(info, io)
-    if target == "gpu":
-        report = gpu_rules.check_model(info)
-        if not report.compatible:
-            first = (report.unsupported_ops or [{"op": "", "reason": p} for p in report.problems])[0]
-            raise ModelError(f"the GPU delegate cannot run {len(report.unsupported_ops) or 'all'} op(s) of this model "
-                             f"(e.g. {first['op']} {first['reason']}); export with --target cpu instead")
-        checks["gpu"] = report.to_dict()
-    if target == "edgetpu":
-        checks["edgetpu"] = edgetpu.check_model(info).to_dict()
-    return checks
 
 
 # --- the export -----------------------------------------------------------------------------------------
@@ -299,7 +260,8 @@ def export(path, options: ExportOptions | None = None, *, post_check: PostCheck 
     """
     options = options or ExportOptions()
     say = _say if progress else (lambda message: None)
-    mode, io, target = plan_modes(options, _recipe_near(Path(path)))
+    plan = plan_export(options, _recipe_near(Path(path)))
+    mode, io, target = plan.mode, plan.io, plan.target
     source = resolve_source(path, options, mode)
     out = check_out(options.out or default_out(source, mode, target))
     model = _load(source.keras_path, models)
@@ -307,7 +269,7 @@ def export(path, options: ExportOptions | None = None, *, post_check: PostCheck 
     num_classes = int(model.output_shape[-1])
     labels = labels_for(source, num_classes, options)
     qsource = quantization_source(source.kind, mode)
-    calibration = calibrate(source, spec, labels, num_classes, options) if mode == "int8" else None
+    calibration = calibrate(source, spec, labels, num_classes, options, plan) if mode == "int8" else None
     labels = labels or (calibration.labels if calibration is not None else None)
     say(_describe(mode, qsource, source, calibration))
 
@@ -361,25 +323,22 @@ def _metadata(source: Source, spec: InputSpec, labels: list[str], mode: str, qso
         labels=list(labels), height=spec.height, width=spec.width, channels=spec.channels,
         channel_order=spec.channel_order, mean=list(spec.mean), std=list(spec.std), resize=spec.resize,
         model_name=source.model_name, quantization=mode, quantization_source=qsource, target=target,
-        recipe=source.recipe or {"source": source.keras_path.name}, edgecnn_version=__version__)
+        recipe=source.recipe.to_dict() if source.recipe is not None else {"source": source.keras_path.name},
+        edgecnn_version=__version__)
 
 
-def _recipe_near(path: Path) -> dict:
-    """The recipe of the run ``path`` is (or lies in), for defaults such as export.io; {} for user models."""
+def _recipe_near(path: Path) -> Recipe | None:
+    """The recipe of the run ``path`` is (or lies in), for defaults such as export.io; None for user models."""
     run = RunDir(path if path.is_dir() else path.parent)
-    return run.load_recipe() if run.exists() else {}
+    return run.load_recipe() if run.exists() else None
 
 
 def _write(result: ExportResult, data: bytes, post_check: PostCheck | None) -> None:
-    final = result.destination = result.path
-    with atomic_path(final) as tmp:
-        tmp.write_bytes(data)
+    """The bytes into a candidate file beside ``result.path``, checked, then renamed onto it; ``result`` is not touched."""
+    with atomic_path(result.path) as candidate:
+        candidate.write_bytes(data)
         if post_check is not None:
-            result.path = tmp
-            try:
-                post_check(result)
-            finally:
-                result.path = final
+            post_check(result, candidate)
 
 
 def _compile(result: ExportResult, data: bytes, metadata: ModelMetadata) -> None:

@@ -1,9 +1,10 @@
 """The parity gate of ``edgecnn export``: check a quantized export against its float original.
 
-``export`` writes the new .tflite to a temporary file and calls a ``post_check`` before renaming
-it into place. ``parity_post_check`` builds that check: for every quantized export (fp16,
-dynamic, int8) of a run, it compares the temporary file with the run's float model on the run's
-test split, prints the report, records a summary in ``result.checks["parity"]`` and, when the
+``export`` writes the new .tflite to a temporary candidate file and calls
+``post_check(result, candidate)`` before renaming it onto ``result.path``. ``parity_post_check``
+builds that check: for every quantized export (fp16, dynamic, int8) of a run, it compares the
+candidate with the run's float model on the run's test split (the report names ``result.path``,
+the file the user will have), prints the report, records a summary in ``result.checks["parity"]`` and, when the
 export's gates pass, saves the full report as ``parity_<name>.json`` in the run (``name`` as
 ``report_name`` derives it from the file: model_int8.tflite -> parity_int8.json). A gate given
 on the command line that fails raises ``GateFailed`` (exit code 3) before the rename, so the
@@ -17,6 +18,7 @@ from typing import Callable
 
 from edgecnn.atomic import write_json
 from edgecnn.errors import RecipeError
+from edgecnn.export_plan import resolve_mode
 from edgecnn.parity.core import check_gates, format_report, load_parity_data, report_name, run_parity, validate_gates
 from edgecnn.parity.predictors import load_predictor
 
@@ -28,15 +30,14 @@ def check_export_gate_options(*, enabled: bool, max_disagreement: float | None, 
                               mode: str | None = None, target: str = "cpu") -> None:
     """Contradictory export options, refused before any conversion starts.
 
-    ``mode``/``target`` as given on the command line (``mode`` None: export's default for the target,
-    float32 on the CPU).
+    ``mode``/``target`` as given on the command line; ``export_plan.resolve_mode`` says what they export
+    (``mode`` None: the target's default), the same answer the exporter gets.
     """
     gates = [name for name, value in (("--max-disagreement", max_disagreement),
                                       ("--max-accuracy-drop", max_accuracy_drop)) if value is not None]
     if gates and not enabled:
         raise RecipeError(f"{' and '.join(gates)} gate the parity check, which --no-parity turns off; drop one of them")
-    float32 = mode in ("none", "fp32", "float32") or (mode is None and target == "cpu")
-    if gates and float32:
+    if gates and resolve_mode(mode, target) == "none":
         raise RecipeError(f"{' and '.join(gates)} gate quantized exports; a float32 export is not checked "
                           "(add --quantize fp16, dynamic or int8)")
     validate_gates(max_disagreement, max_accuracy_drop)
@@ -46,7 +47,7 @@ def parity_post_check(*, max_disagreement: float | None = None, max_accuracy_dro
                       threads: int | None = None, echo: Callable[[str], None] = print) -> Callable:
     """A ``post_check`` for ``training.export.export`` (see the module docstring)."""
 
-    def check(result) -> None:
+    def check(result, candidate: Path) -> None:
         if result.mode == "none":
             return  # float32 is the float model itself; nothing to gate
         run = result.run
@@ -54,17 +55,17 @@ def parity_post_check(*, max_disagreement: float | None = None, max_accuracy_dro
             if max_disagreement is not None or max_accuracy_drop is not None:
                 raise RecipeError(
                     f"the parity gates need a run's test split, and {result.source.keras_path.name} is not in a run; "
-                    f"check it with 'edgecnn parity {result.source.keras_path} {result.destination} --data DIR'"
+                    f"check it with 'edgecnn parity {result.source.keras_path} {result.path} --data DIR'"
                 )
             result.notes.append(f"parity not checked ({result.source.keras_path.name} is not in a run); run "
-                                f"'edgecnn parity {result.source.keras_path} {result.destination} --data DIR'")
+                                f"'edgecnn parity {result.source.keras_path} {result.path} --data DIR'")
             return
-        destination = Path(result.destination or result.path)
+        destination = Path(result.path)
         reference = load_predictor(result.reference_path, threads=threads)
-        candidate = load_predictor(result.path, threads=threads)
-        candidate.path = destination  # the report names the file the user will have, not the temporary one
+        predictor = load_predictor(candidate, threads=threads)
+        predictor.path = destination  # the report names the file the user will have, not the temporary one
         data = load_parity_data(run.path, split=EXPORT_PARITY_SPLIT)
-        report = run_parity(reference, candidate, data, progress=True)
+        report = run_parity(reference, predictor, data, progress=True)
         echo(f"parity against {Path(result.reference_path).name} on the {EXPORT_PARITY_SPLIT} split:")
         echo(format_report(report))
         saved = run.path / f"parity_{report_name(destination)}.json"

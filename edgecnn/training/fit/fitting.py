@@ -10,6 +10,7 @@ import time
 
 from edgecnn.atomic import write_json
 from edgecnn.errors import RecipeError, TrainingInterrupted
+from edgecnn.recipe import ModelSettings, Recipe
 from edgecnn.rundir import RunDir
 from edgecnn.training.data.folders import make_dataset, steps_per_epoch
 from edgecnn.training.fit.callbacks import Checkpointer, EpochLine, NaNGuard, TrainState, restore_weights
@@ -19,44 +20,44 @@ from edgecnn.training.models.model_io import save_keras_model
 from edgecnn.training.plots import plot_curves
 
 
-def fit_model(run: RunDir, recipe: dict, spec, pixels: dict, state: TrainState, *, resume: bool,
+def fit_model(run: RunDir, recipe: Recipe, spec, pixels: dict, state: TrainState, *, resume: bool,
               mixed_precision: bool, strategy, flip: bool, log) -> None:
     """Train (or continue) the recipe's model on decoded ``pixels`` {"train"|"val": (uint8, labels)}."""
-    settings, model_cfg = recipe["train"], recipe["model"]
-    num_classes = recipe["run"]["num_classes"]
-    keras.utils.set_random_seed(recipe["data"]["seed"] + state.epoch)  # a resumed run does not replay epoch 1's draws
+    settings, model_cfg = recipe.train, recipe.model
+    num_classes = recipe.run["num_classes"]
+    keras.utils.set_random_seed(recipe.data.seed + state.epoch)  # a resumed run does not replay epoch 1's draws
     distribution = _strategy(strategy)
-    steps = steps_per_epoch(len(pixels["train"][0]), settings["batch_size"])
-    schedule = keras.optimizers.schedules.CosineDecay(settings["lr"], decay_steps=steps * settings["epochs"])
+    steps = steps_per_epoch(len(pixels["train"][0]), settings.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(settings.lr, decay_steps=steps * settings.epochs)
 
     with _precision(mixed_precision, log), distribution.scope():
         model = _build(model_cfg, num_classes)
         # The legacy (OptimizerV2) Adam applies one fused op per variable: on a CPU it traces in half the time
         # and steps about twice as fast as the new optimizer for models this small (tools/bench_train_digits.py).
         model.compile(optimizer=keras.optimizers.legacy.Adam(schedule),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings["label_smoothing"]),
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=settings.label_smoothing),
                       metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
         if resume:
             # Adam's moment slots do not exist yet; TensorFlow restores them when the first step creates them.
             restore_weights(run.checkpoints, state.last, model, model.optimizer)
     _describe(model, recipe, pixels, distribution, mixed_precision, state, log)
 
-    train_ds = make_dataset(*pixels["train"], spec, num_classes=num_classes, batch_size=settings["batch_size"],
-                            training=True, augment=recipe["data"]["augment"], flip=flip, seed=recipe["data"]["seed"])
-    val_ds = make_dataset(*pixels["val"], spec, num_classes=num_classes, batch_size=settings["batch_size"],
+    train_ds = make_dataset(*pixels["train"], spec, num_classes=num_classes, batch_size=settings.batch_size,
+                            training=True, augment=recipe.data.augment, flip=flip, seed=recipe.data.seed)
+    val_ds = make_dataset(*pixels["val"], spec, num_classes=num_classes, batch_size=settings.batch_size,
                           training=False)
-    checkpointer = Checkpointer(run.checkpoints, state, patience=settings["patience"], learning_rate=schedule)
-    callbacks = [NaNGuard(settings["lr"]), checkpointer, EpochLine(state, settings["epochs"])]
+    checkpointer = Checkpointer(run.checkpoints, state, patience=settings.patience, learning_rate=schedule)
+    callbacks = [NaNGuard(settings.lr), checkpointer, EpochLine(state, settings.epochs)]
     started = time.perf_counter()
     try:
-        model.fit(train_ds, validation_data=val_ds, epochs=settings["epochs"], initial_epoch=state.epoch,
+        model.fit(train_ds, validation_data=val_ds, epochs=settings.epochs, initial_epoch=state.epoch,
                   callbacks=callbacks, verbose=0)
     except KeyboardInterrupt:
         raise TrainingInterrupted(f"training interrupted after {state.epoch} completed epoch(s); continue with "
-                                  f"'edgecnn train {recipe['run']['data']} --out {run.path} --resume'") from None
+                                  f"'edgecnn train {recipe.run['data']} --out {run.path} --resume'") from None
     seconds = time.perf_counter() - started
     if state.stopped_early:
-        log(f"stopped early: no validation improvement for {settings['patience']} epochs")
+        log(f"stopped early: no validation improvement for {settings.patience} epochs")
     _finish(run, recipe, model_cfg, num_classes, state, seconds, log)
 
 
@@ -69,16 +70,16 @@ def _finish(run: RunDir, recipe, model_cfg, num_classes, state: TrainState, seco
                              "best_val_accuracy": best.get("val_accuracy"), "best_val_loss": best.get("val_loss"),
                              "stopped_early": state.stopped_early, "train_seconds_this_session": round(seconds, 2)})
     plot_curves(state.history, run.curves_png, best_epoch=state.best_epoch,
-                title=f"{model_cfg['architecture']} {model_cfg['size']}px")
+                title=f"{model_cfg.architecture} {model_cfg.size}px")
     save_keras_model(final, run.float_model)
     log(f"best epoch {state.best_epoch}: val_accuracy {best.get('val_accuracy', float('nan')):.4f}; "
         f"wrote {run.float_model} ({seconds:.1f}s of training)")
 
 
-def _build(model_cfg: dict, num_classes: int):
-    return build_model(model_cfg["architecture"], num_classes=num_classes, size=model_cfg["size"],
-                       channels=model_cfg["channels"], alpha=model_cfg["alpha"], depth=model_cfg["depth"],
-                       dropout=model_cfg["dropout"])
+def _build(model_cfg: ModelSettings, num_classes: int):
+    return build_model(model_cfg.architecture, num_classes=num_classes, size=model_cfg.size,
+                       channels=model_cfg.channels, alpha=model_cfg.alpha, depth=model_cfg.depth,
+                       dropout=model_cfg.dropout)
 
 
 def _strategy(strategy):
@@ -114,9 +115,9 @@ def _describe(model, recipe, pixels, distribution, mixed_precision, state, log) 
         where += f", {distribution.num_replicas_in_sync} replicas ({type(distribution).__name__})"
     if mixed_precision:
         where += ", mixed_float16"
-    m = recipe["model"]
+    m = recipe.model
     sizes = {name: len(p[0]) for name, p in pixels.items()}
     start = f"; resuming after epoch {state.epoch}" if state.epoch else ""
-    log(f"training {m['architecture']} (alpha {m['alpha']:g}, {params:,} params, {macs / 1e6:.2f} MMACs) at "
-        f"{m['size']}x{m['size']}x{m['channels']} on {where}: {sizes['train']} train / {sizes['val']} val images, "
-        f"{recipe['run']['num_classes']} classes{start}")
+    log(f"training {m.architecture} (alpha {m.alpha:g}, {params:,} params, {macs / 1e6:.2f} MMACs) at "
+        f"{m.size}x{m.size}x{m.channels} on {where}: {sizes['train']} train / {sizes['val']} val images, "
+        f"{recipe.run['num_classes']} classes{start}")

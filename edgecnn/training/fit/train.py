@@ -22,7 +22,7 @@ import yaml
 from edgecnn import __version__
 from edgecnn.atomic import write_json, write_text
 from edgecnn.errors import RecipeError, RunDirError, closest
-from edgecnn.recipe import apply_overrides, default_recipe, differences, resolve
+from edgecnn.recipe import DataSettings, Recipe, apply_overrides, default_recipe, differences
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.preprocess import InputSpec
 from edgecnn.training.data import folders as data_mod
@@ -44,7 +44,7 @@ _OVERRIDE_KEYS = {
 }
 
 
-def train_run(data, out, *, recipe: dict | None = None, resume: bool = False, overwrite: bool = False,
+def train_run(data, out, *, recipe: Recipe | None = None, resume: bool = False, overwrite: bool = False,
               mixed_precision: bool = False, strategy=None, flip: bool | None = None, log=None,
               **overrides) -> RunDir:
     """Train a float model from ``data`` (a class-folder tree or a built-in name) into run directory ``out``.
@@ -66,21 +66,21 @@ def train_run(data, out, *, recipe: dict | None = None, resume: bool = False, ov
                           "or --overwrite to start it again")
     if resume:
         state, wanted, root, builtin, splits = _plan_resume(run, data, overrides)
-        if bool(wanted["run"].get("mixed_precision")) != bool(mixed_precision):
+        if bool(wanted.run.get("mixed_precision")) != bool(mixed_precision):
             # The optimizer's checkpoint differs (a loss-scale wrapper or not): Adam's state would not restore.
-            flag = "with" if wanted["run"].get("mixed_precision") else "without"
+            flag = "with" if wanted.run.get("mixed_precision") else "without"
             raise RecipeError(f"{run.path} was trained {flag} --mixed-precision; resume it the same way")
     else:
         state, wanted, root, builtin, splits = _plan_new(run, data, recipe, overrides, overwrite)
-    flip = wanted["run"].get("flip", builtin != "digits") if flip is None else bool(flip)
+    flip = wanted.run.get("flip", builtin != "digits") if flip is None else bool(flip)
     spec = data_mod.input_spec(wanted)
 
     if splits is None:
-        labels, pixels, splits, skipped = _prepare_new_data(root, spec, wanted["data"], log)
+        labels, pixels, splits, skipped = _prepare_new_data(root, spec, wanted.data, log)
     else:
         labels = run.labels()
         pixels, skipped = _decode_split(splits, spec), []
-    wanted["run"].update(data=str(data), data_root=str(root), builtin=builtin, labels=labels,
+    wanted.run.update(data=str(data), data_root=str(root), builtin=builtin, labels=labels,
                          num_classes=len(labels), flip=flip, mixed_precision=bool(mixed_precision),
                          strategy=strategy if isinstance(strategy, (str, type(None))) else type(strategy).__name__,
                          edgecnn_version=__version__)
@@ -109,7 +109,7 @@ def _plan_resume(run: RunDir, data, overrides: dict):
     """(state, recipe, data root, built-in name, saved split) to continue ``run``."""
     state = _resumable_state(run)
     wanted, root, builtin = _resume_recipe(run, data, overrides)
-    if state.epoch >= wanted["train"]["epochs"]:
+    if state.epoch >= wanted.train.epochs:
         raise RunDirError(f"{run.path} has already trained {state.epoch} epoch(s); pass a larger --epochs "
                           "to continue it")
     return state, wanted, root, builtin, _saved_split(run)
@@ -117,38 +117,33 @@ def _plan_resume(run: RunDir, data, overrides: dict):
 
 # --- recipe ----------------------------------------------------------------------------------
 
-def _with_overrides(base: dict, overrides: dict) -> dict:
-    run_section = dict(base.get("run") or {})
-    base = {k: v for k, v in base.items() if k != "run"}
-    recipe = apply_overrides(resolve(base, source="recipe"),
-                             {_OVERRIDE_KEYS[k]: v for k, v in overrides.items() if v is not None})
-    recipe["run"] = run_section
-    return recipe
+def _with_overrides(base: Recipe, overrides: dict) -> Recipe:
+    """A copy of ``base`` (its run section kept) with the command-line settings."""
+    return apply_overrides(base, {_OVERRIDE_KEYS[k]: v for k, v in overrides.items() if v is not None})
 
 
-def complete_recipe(recipe: dict) -> dict:
+def complete_recipe(recipe: Recipe) -> Recipe:
     """Fill the registered model's defaults (alpha, depth, dropout) and make channels and normalization agree."""
-    model, inputs = recipe["model"], recipe["input"]
-    spec = get_spec(model["architecture"])
+    model, inputs = recipe.model, recipe.input
+    spec = get_spec(model.architecture)
     for key in ("alpha", "depth", "dropout"):
-        if model[key] is None:
-            model[key] = getattr(spec, key)
-    if model["channels"] not in (1, 3):
-        raise RecipeError(f"--channels must be 1 (grayscale) or 3 (colour), got {model['channels']}")
-    if model["channels"] == 1:
-        inputs["channel_order"] = "GRAY"
+        if getattr(model, key) is None:
+            setattr(model, key, getattr(spec, key))
+    if model.channels not in (1, 3):
+        raise RecipeError(f"--channels must be 1 (grayscale) or 3 (colour), got {model.channels}")
+    if model.channels == 1:
+        inputs.channel_order = "GRAY"
         for key in ("mean", "std"):
-            values = inputs[key]
+            values = getattr(inputs, key)
             if len(values) == 3 and len(set(values)) == 1:
-                inputs[key] = values[:1]
-    elif inputs["channel_order"] == "GRAY":
+                setattr(inputs, key, values[:1])
+    elif inputs.channel_order == "GRAY":
         raise RecipeError("input.channel_order GRAY needs model.channels 1; set channels to 1 or the order to RGB")
     data_mod.input_spec(recipe)  # checks mean/std/resize now, before any training
-    recipe.setdefault("run", {})
     return recipe
 
 
-def _resume_recipe(run: RunDir, data, overrides: dict) -> tuple[dict, Path, str | None]:
+def _resume_recipe(run: RunDir, data, overrides: dict) -> tuple[Recipe, Path, str | None]:
     saved = run.load_recipe()
     wanted = complete_recipe(_with_overrides(saved, overrides))
     saved_complete = complete_recipe(_with_overrides(saved, {}))
@@ -156,18 +151,18 @@ def _resume_recipe(run: RunDir, data, overrides: dict) -> tuple[dict, Path, str 
     if changed:
         raise RecipeError(f"cannot resume {run.path} with different settings ({'; '.join(changed)}); "
                           "drop those options or train into a new --out")
-    if not (saved.get("run") or {}).get("data_root"):
+    if not saved.run.get("data_root"):
         raise RunDirError(f"{run.recipe} has no run section (it was not written by 'edgecnn train'); "
                           "cannot resume it: train again with --overwrite")
-    root = Path(saved["run"]["data_root"])
+    root = Path(saved.run["data_root"])
     given_root, _ = data_mod.resolve_data(data) if data is not None else (root, None)
     if given_root != root:
         raise RecipeError(f"{run.path} was trained on {root}, not {given_root}; resume with the same DATA")
-    return wanted, root, saved["run"].get("builtin")
+    return wanted, root, saved.run.get("builtin")
 
 
-def _dump_yaml(recipe: dict) -> str:
-    return yaml.safe_dump(recipe, sort_keys=False, default_flow_style=False)
+def _dump_yaml(recipe: Recipe) -> str:
+    return yaml.safe_dump(recipe.to_dict(), sort_keys=False, default_flow_style=False)
 
 
 # --- run directory states ----------------------------------------------------------------------
@@ -210,15 +205,15 @@ def _check_not_inside(run: RunDir, root: Path) -> None:
 
 # --- data --------------------------------------------------------------------------------------
 
-def _prepare_new_data(root: Path, spec: InputSpec, settings: dict, log):
+def _prepare_new_data(root: Path, spec: InputSpec, settings: DataSettings, log):
     folder = data_mod.scan_folder(root)
     pixels, kept, skipped = data_mod.decode_items(folder.items, spec)
     data_mod.warn_skipped(skipped)
     if folder.ignored:
         log(f"ignored {folder.ignored} non-image file(s) in {root}")
     data_mod.check_class_counts(kept, folder.labels)
-    splits = data_mod.split_items(kept, len(folder.labels), val_fraction=settings["val_fraction"],
-                                  test_fraction=settings["test_fraction"], seed=settings["seed"])
+    splits = data_mod.split_items(kept, len(folder.labels), val_fraction=settings.val_fraction,
+                                  test_fraction=settings.test_fraction, seed=settings.seed)
     index = {path: i for i, (path, _) in enumerate(kept)}
     by_split = {name: (pixels[[index[p] for p, _ in items]], np.array([label for _, label in items], np.int64))
                 for name, items in splits.items()}
@@ -237,7 +232,7 @@ def _decode_split(splits: dict, spec: InputSpec) -> dict:
     return decoded
 
 
-def _write_run_files(run: RunDir, recipe: dict, labels, root: Path, splits: dict, skipped) -> None:
+def _write_run_files(run: RunDir, recipe: Recipe, labels, root: Path, splits: dict, skipped) -> None:
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     write_text(run.recipe, _dump_yaml(recipe))
     write_text(run.labels_file, "".join(f"{label}\n" for label in labels))

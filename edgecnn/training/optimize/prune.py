@@ -197,9 +197,9 @@ def prune_run(run_path, *, sparsity: float, epochs: int | None = None, batch_siz
     sparsity = check_sparsity(sparsity)
     run = run_inputs.open_run(run_path)
     recipe = run.load_recipe()
-    epochs = int(epochs if epochs is not None else recipe.get("prune", {}).get("epochs", 3))
-    batch_size = int(batch_size or run_inputs.batch_size(recipe))
-    learning_rate = float(learning_rate or run_inputs.train_learning_rate(recipe) * FINE_TUNE_LR_FACTOR)
+    settings = run_inputs.fine_tune(recipe, "prune", lr_factor=FINE_TUNE_LR_FACTOR, epochs=epochs,
+                                    batch_size=batch_size, learning_rate=learning_rate)
+    epochs, batch_size, learning_rate = settings.epochs, settings.batch_size, settings.learning_rate
     spec = run_inputs.input_spec(recipe)
     model = load_keras_model(run.float_model)
     train = finetune.load_split(run, "train", spec)

@@ -55,11 +55,11 @@ def qat_run(run_path, *, epochs: int | None = None, preserve_sparsity: bool = Fa
     run = run_inputs.open_run(run_path)
     recipe = run.load_recipe()
     chosen = choose_start(run, start, preserve_sparsity)
-    epochs = int(epochs if epochs is not None else recipe.get("qat", {}).get("epochs", 3))
+    settings = run_inputs.fine_tune(recipe, "qat", lr_factor=QAT_LR_FACTOR, epochs=epochs, batch_size=batch_size,
+                                    learning_rate=learning_rate)
+    epochs, batch_size, learning_rate = settings.epochs, settings.batch_size, settings.learning_rate
     if epochs < 1:
         raise RunDirError(f"--epochs must be at least 1, got {epochs}")
-    batch_size = int(batch_size or run_inputs.batch_size(recipe))
-    learning_rate = float(learning_rate or run_inputs.train_learning_rate(recipe) * QAT_LR_FACTOR)
     spec = run_inputs.input_spec(recipe)
 
     start_model = load_keras_model(chosen.path)

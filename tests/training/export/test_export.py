@@ -161,9 +161,9 @@ def test_failed_post_check_keeps_no_file(tmp_path_factory, tmp_path):
     out = tmp_path / "gated.tflite"
     seen = {}
 
-    def gate(result):
-        seen["path"], seen["destination"] = result.path, result.destination
-        seen["labels"] = TFLiteClassifier(result.path, threads=1).labels
+    def gate(result, candidate):
+        seen["path"], seen["destination"] = candidate, result.path
+        seen["labels"] = TFLiteClassifier(candidate, threads=1).labels
         seen["reference"] = result.reference_path
         raise GateFailed("top-1 disagreement 9% exceeds --max-disagreement 1%")
 

@@ -30,7 +30,8 @@ def test_tiny_run_learns_and_writes_every_artifact(tiny_run):
         assert artifact.is_file(), artifact
     assert tiny_run.curves_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    recipe = tiny_run.load_recipe()
+    typed = tiny_run.load_recipe()
+    recipe = typed.to_dict()
     assert recipe["model"] == {"architecture": "mobilenet_v1_tiny", "alpha": 0.25, "size": 16, "channels": 3,
                                "depth": 0.5, "dropout": 0.1}
     assert recipe["input"] == {"channel_order": "RGB", "mean": [127.5] * 3, "std": [127.5] * 3, "resize": "area"}
@@ -51,10 +52,10 @@ def test_tiny_run_learns_and_writes_every_artifact(tiny_run):
     # float.keras holds the best epoch's weights: its validation accuracy is the one recorded for that epoch.
     model = load_keras_model(tiny_run.float_model)
     assert keras.mixed_precision.global_policy().name == "float32"
-    x_val, y_val = load_arrays(tiny_run.split_items("val"), input_spec(recipe))
+    x_val, y_val = load_arrays(tiny_run.split_items("val"), input_spec(typed))
     val_accuracy = float((model.predict(x_val, verbose=0).argmax(axis=1) == y_val).mean())
     assert val_accuracy == pytest.approx(history["best_val_accuracy"], abs=1e-6)
-    x_test, y_test = load_arrays(tiny_run.split_items("test"), input_spec(recipe))
+    x_test, y_test = load_arrays(tiny_run.split_items("test"), input_spec(typed))
     assert (model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean() > 0.5
 
 
@@ -89,7 +90,7 @@ def test_resume_after_an_interruption_continues_where_it_stopped(tiny_run, tmp_p
     # Weights and optimizer were restored, not re-initialised: the loss continues from epoch 4's level,
     # and the cosine schedule continues from step 5 x 40 of 6 x 40 (steps per epoch: ceil(1257 / 32)).
     assert rows[4]["loss"] < 0.5 * rows[0]["loss"]
-    peak = run.load_recipe()["train"]["lr"]
+    peak = run.load_recipe().train.lr
     assert rows[4]["lr"] == pytest.approx(peak * 0.5 * (1 + math.cos(math.pi * 200 / 240)), rel=1e-5)
     assert run.float_model.is_file()
 
@@ -98,7 +99,7 @@ def test_resume_refuses_changed_settings(tiny_run):
     result = CliRunner().invoke(cli, ["train", "digits", "--out", str(tiny_run.path), "--resume", "--epochs", "8",
                                       "--lr", "0.1"])
     assert result.exit_code == 2
-    lr = tiny_run.load_recipe()["train"]["lr"]
+    lr = tiny_run.load_recipe().train.lr
     assert "cannot resume" in result.output and f"train.lr: run has {lr!r}, recipe has 0.1" in result.output
     result = CliRunner().invoke(cli, ["train", "digits", "--out", str(tiny_run.path), "--resume"])
     assert result.exit_code == 2
@@ -148,7 +149,7 @@ def test_overwrite_with_a_messy_folder_mirrored_and_mixed_precision(tiny_run, tm
     split = run.load_split()
     assert sum(len(split[name]) for name in ("train", "val", "test")) == 16
     assert [name for name, _ in split["skipped"]] == [str(tmp_path / "data" / "dark" / "broken.jpg")]
-    assert run.load_recipe()["run"]["mixed_precision"] is True
+    assert run.load_recipe().run["mixed_precision"] is True
     assert len(json.loads(run.history.read_text())["epochs"]) == 1
     model = load_keras_model(run.float_model)  # saved as a plain float32 model, whatever the training policy
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}

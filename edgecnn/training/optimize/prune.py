@@ -28,7 +28,7 @@ from edgecnn.errors import ModelError, RecipeError
 from edgecnn.training.data import run_inputs
 from edgecnn.training.data.folders import steps_per_epoch
 from edgecnn.training.keras_compat import keras
-from edgecnn.training.models.model_io import load_keras_model, save_keras_model
+from edgecnn.training.models.model_io import copy_model, load_keras_model, save_keras_model
 from edgecnn.training.optimize import finetune
 from edgecnn.training.optimize.sparsity import kernel_sparsity, overall_sparsity
 

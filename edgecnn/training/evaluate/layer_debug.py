@@ -31,7 +31,7 @@ import numpy as np
 
 from edgecnn.atomic import write_text
 from edgecnn.errors import ModelError
-from edgecnn.parity.core import report_name
+from edgecnn.parity.report import report_name
 from edgecnn.runtime.preprocess import prepare_image, read_image
 from edgecnn.training.data.run_inputs import input_spec
 from edgecnn.training.export import calibration

@@ -25,6 +25,7 @@ import numpy as np
 from edgecnn.errors import DataError
 from edgecnn.runtime.preprocess import InputSpec, prepare_image, read_image
 from edgecnn.training.data.builtin import BUILTIN_DATASETS, builtin_dataset
+from edgecnn.training.keras_compat import keras, tf
 
 # The one scanner and decoder live in the TF-free ``edgecnn.imagesets`` (parity uses them too, on a device
 # install); training's callers reach them through this module as before.
@@ -120,8 +121,6 @@ def augmentation_layers(*, flip: bool = True, seed: int | None = None):
     Works on 0..255 pixels before normalization. ``flip`` is off for data where mirroring changes
     the class (digits, text).
     """
-    from edgecnn.training.keras_compat import keras
-
     layers = [keras.layers.RandomFlip("horizontal", seed=seed)] if flip else []
     layers += [
         keras.layers.RandomRotation(0.04, fill_mode="nearest", seed=seed),  # about +-15 degrees
@@ -136,8 +135,6 @@ def augmentation_layers(*, flip: bool = True, seed: int | None = None):
 def make_dataset(pixels: np.ndarray, labels: np.ndarray, spec: InputSpec, *, num_classes: int,
                  batch_size: int, training: bool, augment: bool = True, flip: bool = True, seed: int = 0):
     """A batched tf.data.Dataset of (normalized float32 images, one-hot labels) from decoded uint8 pixels."""
-    from edgecnn.training.keras_compat import tf
-
     dataset = _array_dataset(pixels, np.asarray(labels, np.int64))
     if training:
         dataset = dataset.shuffle(len(pixels), seed=seed, reshuffle_each_iteration=True)
@@ -160,8 +157,6 @@ def make_dataset(pixels: np.ndarray, labels: np.ndarray, spec: InputSpec, *, num
 
 def _array_dataset(pixels: np.ndarray, labels: np.ndarray):
     """from_tensor_slices for arrays that fit in one graph constant (< 2 GB), a generator beyond that."""
-    from edgecnn.training.keras_compat import tf
-
     if pixels.nbytes < (1 << 30):
         return tf.data.Dataset.from_tensor_slices((pixels, labels))
     signature = (tf.TensorSpec(pixels.shape[1:], tf.uint8), tf.TensorSpec((), tf.int64))

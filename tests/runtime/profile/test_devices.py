@@ -19,7 +19,7 @@ from edgecnn.runtime.profile.devices import (
 )
 from edgecnn.runtime.profile.sysinfo import usable_cores
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 KNOWN = ["coral-dev-board", "coral-usb-on-pi", "raspberry-pi-4", "raspberry-pi-5", "x86-64-linux"]
 MINIMAL = """
 name: test-board

@@ -53,6 +53,20 @@ class TrainingInterrupted(EdgecnnError):
     exit_code = 130
 
 
+# Which extra brings which top-level module, for the "pip install" hint.
+EXTRA_OF_MODULE = {
+    "cv2": "device", "ai_edge_litert": "device", "psutil": "device",
+    "tensorflow": "train", "tf_keras": "train", "tensorflow_model_optimization": "train",
+    "sklearn": "train", "matplotlib": "train", "tqdm": "train",
+}
+
+
+def missing_extra(what: str, module: str) -> str:
+    """'<what> needs the Python module '<module>', which is not installed; run: pip install "edgecnn[<extra>]"'."""
+    extra = EXTRA_OF_MODULE.get(module.split(".")[0], "train")
+    return f"{what} needs the Python module {module!r}, which is not installed; run: pip install \"edgecnn[{extra}]\""
+
+
 def closest(name: str, choices) -> str:
     """A ' (did you mean X?)' hint for an unknown name, or '' when nothing is close."""
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)

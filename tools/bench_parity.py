@@ -2,7 +2,7 @@
 
 Target (issue 4): under a minute on 2 CPU cores. The run is built once (a registered
 architecture at 96x96, trained briefly on procedural shapes so its scores are not uniform,
-exported to full-integer int8), then ``edgecnn.parity.core`` is timed:
+exported to full-integer int8), then ``edgecnn.parity`` is timed:
 
 - ``load``: both models loaded (Keras file, interpreter), the part a CLI call pays once;
 - ``parity``: decode + per-model preprocessing + Keras in batches + the interpreter one image
@@ -83,8 +83,9 @@ def export_int8(run: Path, model, calibration, labels, spec) -> None:
 
 
 def time_parity(run: Path, *, threads: int, repeats: int) -> dict:
-    from edgecnn.parity.core import load_parity_data, run_parity
-    from edgecnn.parity.predictors import load_predictor
+    from edgecnn.parity.core import run_parity
+    from edgecnn.parity.data import load_parity_data
+    from edgecnn.training.evaluate.keras_predictor import load_predictor
 
     start = time.perf_counter()
     ref = load_predictor(run / "float.keras", threads=threads)

@@ -13,7 +13,7 @@ import importlib
 import click
 
 from edgecnn import __version__
-from edgecnn.errors import EdgecnnError
+from edgecnn.errors import EXTRA_OF_MODULE, EdgecnnError, missing_extra
 
 # name -> (module under edgecnn.cli, attribute, one-line help shown by --help without importing it)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -65,7 +65,7 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             raise _UserError("interrupted", 130) from None
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.split(".")[0] in _EXTRA_OF_MODULE:
+            if exc.name and exc.name.split(".")[0] in EXTRA_OF_MODULE:
                 raise _UserError(_missing_module_message(ctx.invoked_subcommand or "", exc.name), 2) from None
             raise
 
@@ -81,18 +81,8 @@ class _UserError(click.ClickException):
         self.exit_code = exit_code
 
 
-# Which extra brings which top-level module, for the "pip install" hint.
-_EXTRA_OF_MODULE = {
-    "cv2": "device", "ai_edge_litert": "device", "psutil": "device",
-    "tensorflow": "train", "tf_keras": "train", "tensorflow_model_optimization": "train",
-    "sklearn": "train", "matplotlib": "train", "tqdm": "train",
-}
-
-
 def _missing_module_message(command: str, module: str) -> str:
-    extra = _EXTRA_OF_MODULE.get(module.split(".")[0], "train")
-    return (f"'edgecnn {command}' needs the Python module {module!r}, which is not installed; "
-            f"run: pip install \"edgecnn[{extra}]\"")
+    return missing_extra(f"'edgecnn {command}'", module)
 
 
 def _unavailable_command(name: str, missing: str) -> click.Command:

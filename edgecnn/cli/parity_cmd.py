@@ -1,15 +1,40 @@
 """``edgecnn parity REFERENCE CANDIDATE --data ...``: does a (quantized) model agree with its original?
 
-Thin: resolve options, call ``edgecnn.parity.core`` (imported inside the body, so the CLI
-stays light), print the report or ``--json`` on stdout, then apply the gates. A failed gate
-exits with code 3 (``GateFailed``) after the report is printed, so CI logs show why.
+Thin: resolve options, call ``edgecnn.parity`` (imported inside the body, so the CLI stays
+light), print the report or ``--json`` on stdout, then apply the gates. A failed gate exits with
+code 3 (``GateFailed``) after the report is printed, so CI logs show why.
+
+Two .tflite files need only the device install (``edgecnn.parity`` is TF-free). A .keras file
+brings in the training half's loader; without TensorFlow that is a one-line "pip install
+edgecnn[train]" error.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
+
+from edgecnn.errors import EXTRA_OF_MODULE
+
+
+def _loader(*paths):
+    """The training half's ``load_predictor`` (Keras and TFLite) when a .keras file is compared, else parity's."""
+    from edgecnn.parity import predictors
+
+    keras_files = [p for p in paths if Path(p).suffix == ".keras"]
+    if not keras_files:
+        return predictors.load_predictor
+    try:
+        from edgecnn.training.evaluate.keras_predictor import load_predictor
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.split(".")[0] not in EXTRA_OF_MODULE:
+            raise
+        for path in paths:  # a missing or wrong file is still the first thing to say
+            predictors.check_model_path(path)
+        raise predictors.keras_unavailable(keras_files[0], exc.name) from None
+    return load_predictor
 
 
 def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
@@ -51,15 +76,11 @@ def parity(reference, candidate, data, split, as_json, max_disagreement, max_acc
     """
     from edgecnn.atomic import _json_default, write_json
     from edgecnn.errors import DataError
-    from edgecnn.parity.core import (
-        check_gates,
-        format_report,
-        load_parity_data,
-        report_name,
-        run_parity,
-        validate_gates,
-    )
-    from edgecnn.parity.predictors import SpecFlags, load_predictor
+    from edgecnn.parity.core import run_parity
+    from edgecnn.parity.data import load_parity_data
+    from edgecnn.parity.gates import check_gates, validate_gates
+    from edgecnn.parity.predictors import SpecFlags
+    from edgecnn.parity.report import format_report, report_name
     from edgecnn.rundir import RunDir
 
     if threads is not None and threads < 1:
@@ -67,6 +88,7 @@ def parity(reference, candidate, data, split, as_json, max_disagreement, max_acc
     # Check the gates' values before minutes of work, not after.
     validate_gates(max_disagreement, max_accuracy_drop)
     flags = SpecFlags(channel_order=channel_order, mean=_floats(mean, "--mean"), std=_floats(std, "--std"))
+    load_predictor = _loader(reference, candidate)
     ref = load_predictor(reference, threads=threads)
     cand = load_predictor(candidate, threads=threads)
     parity_data = load_parity_data(data, split=split, limit=limit)

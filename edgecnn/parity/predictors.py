@@ -4,10 +4,11 @@ Parity compares a Keras model, a float .tflite or a quantized .tflite with any o
 is wrapped in a ``Predictor`` that knows its input spec (size, channel order, normalization),
 its labels when it has any, and returns float32 scores for a batch of normalized float inputs:
 
-- Keras (.keras, float or QAT): batched ``predict_on_batch``; the spec comes from the run's
-  ``recipe.yaml`` beside the file, or from flags; labels from ``labels.txt`` beside it.
-- TFLite: the device half's ``TFLiteClassifier``, which quantizes inputs and dequantizes
+- TFLite (here): the device half's ``TFLiteClassifier``, which quantizes inputs and dequantizes
   outputs with the tensors' own scale and zero point, exactly as on the device.
+- Keras (.keras, float or QAT): the training half's ``KerasPredictor``
+  (``edgecnn.training.evaluate.keras_predictor``), which also has the ``load_predictor`` for
+  both kinds. This module imports nothing of TensorFlow or the training half.
 
 A model that carries no spec of its own (a Keras file outside a run, a .tflite without edgecnn
 metadata) gets one from ``resolve_spec``: flags first, then the other model's normalization.
@@ -20,12 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.errors import ModelError
-from edgecnn.rundir import RunDir
+from edgecnn.errors import ModelError, missing_extra
 from edgecnn.runtime.classifier import TFLiteClassifier
 from edgecnn.runtime.preprocess import InputSpec
-from edgecnn.training.data.run_inputs import input_spec
-from edgecnn.training.models.model_io import is_qat_archive, load_keras_model, load_qat_model
 
 MODEL_SUFFIXES = (".keras", ".tflite")
 
@@ -58,32 +56,6 @@ class Predictor:
         raise NotImplementedError
 
 
-class KerasPredictor(Predictor):
-    kind = "keras"
-
-    def __init__(self, path: Path, spec: InputSpec | None = None, labels: list[str] | None = None):
-        self.path = path
-        # edgecnn's qat.keras is its own archive (start model + QAT weights, see training.qat).
-        quantized = is_qat_archive(path)
-        self.model = load_qat_model(path) if quantized else load_keras_model(path)
-        self.description = "Keras QAT" if quantized else "Keras float"
-        shape = self.model.input_shape
-        if isinstance(shape, list) or len(self.model.outputs) != 1:
-            raise ModelError(f"{path} has several inputs or outputs; parity compares single-input image classifiers")
-        self.input_shape = _image_shape(shape, path)
-        self.num_classes = int(self.model.output_shape[-1])
-        run = RunDir(path.parent)
-        self.labels = labels if labels is not None else (run.labels() if run.labels_file.is_file() else None)
-        self.spec, self.spec_source = spec, "flags" if spec is not None else ""
-        if self.spec is None and run.recipe.is_file():
-            self.spec, self.spec_source = input_spec(run.load_recipe()), str(run.recipe)
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        # predict_on_batch runs one compiled step for the whole batch: far faster than model.predict's
-        # per-call dataset machinery when we feed many small chunks.
-        return np.asarray(self.model.predict_on_batch(batch), dtype=np.float32)
-
-
 class TFLitePredictor(Predictor):
     kind = "tflite"
 
@@ -93,7 +65,7 @@ class TFLitePredictor(Predictor):
         self.classifier = TFLiteClassifier(path, threads=threads, labels=labels, spec=spec)
         md = self.classifier.metadata
         detail = self.classifier.input_detail
-        self.input_shape = _image_shape(detail["shape"], path)
+        self.input_shape = image_shape(detail["shape"], path)
         self.num_classes = int(self.classifier.output_detail["shape"][-1])
         self.description = _tflite_description(md, detail, self.classifier.output_detail)
         # Labels: explicit > metadata. A model without labels reports None, so that it can borrow
@@ -110,22 +82,38 @@ class TFLitePredictor(Predictor):
         return np.asarray(self.classifier.predict(batch), dtype=np.float32)
 
 
-def load_predictor(path, *, threads: int | None = None, spec: InputSpec | None = None,
-                   labels: list[str] | None = None) -> Predictor:
-    """A ``Predictor`` for a .keras or .tflite file; a one-line ModelError for anything else."""
+def check_model_path(path) -> Path:
+    """``path`` as a Path when it names a .keras or .tflite file; a one-line ModelError otherwise."""
     path = Path(path)
     if not path.exists():
         raise ModelError(f"model file {path} does not exist; check the path")
     if path.is_dir():
         raise ModelError(f"{path} is a folder; pass a model file (.keras or .tflite), e.g. {path}/float.keras")
+    if path.suffix not in MODEL_SUFFIXES:
+        raise ModelError(
+            f"{path} is not a model edgecnn can compare (suffix {path.suffix or 'none'!r}); "
+            f"give a {' or '.join(MODEL_SUFFIXES)} file"
+        )
+    return path
+
+
+def keras_unavailable(path, module: str = "tensorflow") -> ModelError:
+    """The error for a .keras model where the training half (TensorFlow) is not installed."""
+    return ModelError(missing_extra(f"comparing the Keras model {Path(path).name}", module)
+                      + "; two .tflite files compare without it")
+
+
+def load_predictor(path, *, threads: int | None = None, spec: InputSpec | None = None,
+                   labels: list[str] | None = None) -> Predictor:
+    """A ``TFLitePredictor`` for a .tflite file; a one-line ModelError for anything else.
+
+    A .keras file needs the training half's loader, ``training.evaluate.keras_predictor.load_predictor``
+    (the CLI and the export gate use it); here it gets the "pip install edgecnn[train]" error.
+    """
+    path = check_model_path(path)
     if path.suffix == ".keras":
-        return KerasPredictor(path, spec=spec, labels=labels)
-    if path.suffix == ".tflite":
-        return TFLitePredictor(path, threads=threads, spec=spec, labels=labels)
-    raise ModelError(
-        f"{path} is not a model edgecnn can compare (suffix {path.suffix or 'none'!r}); "
-        f"give a {' or '.join(MODEL_SUFFIXES)} file"
-    )
+        raise keras_unavailable(path)
+    return TFLitePredictor(path, threads=threads, spec=spec, labels=labels)
 
 
 def resolve_spec(predictor: Predictor, other: Predictor, flags: SpecFlags | None = None) -> str | None:
@@ -172,7 +160,7 @@ def _describe_norm(spec: InputSpec) -> str:
     return f"{spec.channel_order}, mean {mean}, std {std}"
 
 
-def _image_shape(shape, path: Path) -> tuple[int, int, int]:
+def image_shape(shape, path: Path) -> tuple[int, int, int]:
     dims = [None if d is None else int(d) for d in shape]
     if len(dims) == 4:
         dims = dims[1:]

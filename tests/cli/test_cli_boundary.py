@@ -2,7 +2,7 @@
 
 Each check runs in a fresh interpreter (this test process has TensorFlow loaded already), one per
 module, so a failure names the module that pulled TensorFlow in. The TF-free packages (the model
-file, the device runtime, parity's core) are walked recursively on disk, so a new module or
+file, the device runtime, image sets, parity) are walked recursively on disk, so a new module or
 sub-package is covered the moment it is added.
 """
 
@@ -16,8 +16,8 @@ import pytest
 import edgecnn
 
 PACKAGE = Path(edgecnn.__file__).parent
-HEAVY = ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization")
-TF_FREE_PACKAGES = ("tflite", "runtime")
+HEAVY = ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization", "sklearn")
+TF_FREE_PACKAGES = ("tflite", "runtime", "imagesets", "parity")
 
 
 def modules_under(package: str) -> list[str]:

@@ -16,7 +16,9 @@ from click.testing import CliRunner
 
 from edgecnn.cli import cli
 from edgecnn.errors import DataError, GateFailed
-from edgecnn.parity.core import check_gates, compare_scores, report_name
+from edgecnn.parity.gates import check_gates
+from edgecnn.parity.report import report_name
+from edgecnn.parity.stats import compare_scores
 
 SIZE = 16
 NUM_IMAGES = 260  # 180 train, 80 test

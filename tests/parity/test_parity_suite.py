@@ -107,8 +107,9 @@ def _exported(arch: str, mode: str, run: Path):
     """
     key = (arch, mode)
     if key not in _EXPORTS:
-        from edgecnn.parity.core import load_parity_data, run_parity
-        from edgecnn.parity.predictors import load_predictor
+        from edgecnn.parity.core import run_parity
+        from edgecnn.parity.data import load_parity_data
+        from edgecnn.training.evaluate.keras_predictor import load_predictor
         from edgecnn.training.export.exporter import ExportOptions, export
 
         if mode == "qat_int8":
@@ -175,8 +176,9 @@ def test_qat_accuracy_in_keras_carries_over_to_the_int8_file(arch, request):
 def test_qat_int8_file_reproduces_the_qat_keras_model_decision_by_decision(request):
     # Loading qat.keras rebuilds the QAT model (tfmot's quantize_apply, seconds per model), so this
     # image-by-image check runs on one architecture; the accuracy carry-over above covers them all.
-    from edgecnn.parity.core import load_parity_data, run_parity
-    from edgecnn.parity.predictors import load_predictor
+    from edgecnn.parity.core import run_parity
+    from edgecnn.parity.data import load_parity_data
+    from edgecnn.training.evaluate.keras_predictor import load_predictor
 
     run = _trained(BROKEN_ARCH, request)
     result, _ = _exported(BROKEN_ARCH, "qat_int8", run)

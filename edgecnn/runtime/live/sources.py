@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from edgecnn.errors import DataError, RuntimeUnavailable, SourceError
+from edgecnn.imagesets import image_files
 from edgecnn.runtime.preprocess import IMAGE_EXTENSIONS, read_image
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
@@ -319,7 +320,7 @@ def find_images(paths) -> list[Path]:
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS))
+            found.extend(image_files(path, skip_hidden=False)[0])  # the one scanner, hidden files kept as before
         else:
             found.append(path)
     return found

@@ -1,6 +1,7 @@
-"""Image-folder data: find it, scan it, split it, decode it, and feed it to Keras through tf.data.
+"""Image-folder data for training: find it, check it, split it, and feed it to Keras through tf.data.
 
-The layout is Keras' ``image_dataset_from_directory`` / torchvision's ImageFolder: one sub-folder
+Scanning and decoding are ``edgecnn.imagesets``' (TF-free, shared with fine-tuning, calibration
+and parity). The layout is Keras' ``image_dataset_from_directory`` / torchvision's ImageFolder: one sub-folder
 per class, images anywhere below it. Non-image files are ignored; unreadable images are skipped
 with one counted warning. Images are decoded and resized exactly once, by the device half's
 ``edgecnn.runtime.preprocess`` (the code that runs on the Pi), so training sees the pixels the
@@ -14,34 +15,26 @@ Holding uint8 at model size costs N x size x size x channels bytes (20,000 image
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from edgecnn.errors import DataError
-from edgecnn.runtime.preprocess import InputSpec, is_image_file, model_pixels_from_rgb, prepare_image, read_image
+
+# The one scanner and decoder live in the TF-free ``edgecnn.imagesets`` (parity uses them too, on a device
+# install); training's callers reach them through this module as before.
+from edgecnn.imagesets import LAYOUT_HINT, ImageFolder, decode_items, scan_folder, warn_skipped  # noqa: F401
+from edgecnn.runtime.preprocess import InputSpec, prepare_image, read_image
 from edgecnn.training.data.builtin import BUILTIN_DATASETS, builtin_dataset
 
 # One reading of a recipe's input description for every stage (train, prune, QAT, export, parity).
 from edgecnn.training.data.run_inputs import input_spec  # noqa: F401
+from edgecnn.training.keras_compat import keras, tf
 
 MIN_IMAGES_PER_CLASS = 3  # one each for train, validation and test
-_LAYOUT_HINT = "put images into one sub-folder per class (DATA/cat/1.jpg, DATA/dog/2.jpg)"
-
-
-@dataclasses.dataclass
-class ImageFolder:
-    """A scanned class-folder tree: labels in index order and (absolute path, label index) items."""
-
-    root: Path
-    labels: list[str]
-    items: list[tuple[Path, int]]
-    ignored: int = 0  # non-image files
 
 
 def resolve_data(data) -> tuple[Path, str | None]:
@@ -53,83 +46,13 @@ def resolve_data(data) -> tuple[Path, str | None]:
     if text in BUILTIN_DATASETS:
         return builtin_dataset(text).resolve(), text
     if path.exists():
-        raise DataError(f"{path} is a file, not a folder; {_LAYOUT_HINT}, or use a built-in: "
+        raise DataError(f"{path} is a file, not a folder; {LAYOUT_HINT}, or use a built-in: "
                         f"{', '.join(BUILTIN_DATASETS)}")
     raise DataError(f"data folder {path} does not exist; give a folder with one sub-folder per class, "
                     f"or a built-in dataset: {', '.join(BUILTIN_DATASETS)}")
 
 
-def scan_folder(root, *, min_classes: int = 2) -> ImageFolder:
-    """Class folders and their image files; the checks that need no decoding.
-
-    ``min_classes=1`` for evaluation data, where one class of a trained model may be tested alone.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"data folder {root} does not exist; give a folder with one sub-folder per class")
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not class_dirs:
-        loose = sum(1 for p in root.iterdir() if p.is_file() and is_image_file(p))
-        found = f"it holds {loose} images but no sub-folders" if loose else "it is empty"
-        raise DataError(f"data folder {root} has no class folders ({found}); {_LAYOUT_HINT}")
-    if len(class_dirs) < min_classes:
-        raise DataError(f"data folder {root} has only one class folder ({class_dirs[0].name}); "
-                        "a classifier needs at least 2: add a folder of images per class")
-    items, ignored = [], 0
-    for label, folder in enumerate(class_dirs):
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and not _hidden(p, folder))
-        images = [p for p in files if is_image_file(p)]
-        ignored += len(files) - len(images)
-        if not images:
-            raise DataError(f"class folder {folder} has no images (.jpg, .png, .bmp, .webp, ...); "
-                            "add images or remove the folder")
-        items.extend((p, label) for p in images)
-    return ImageFolder(root=root, labels=[d.name for d in class_dirs], items=items, ignored=ignored)
-
-
-def _hidden(path: Path, top: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(top).parts)
-
-
-
-
-# --- decoding ----------------------------------------------------------------------------------
-
-def decode_items(items, spec: InputSpec, *, skip_unreadable: bool = True):
-    """Decode and resize images once: (uint8 array N x h x w x c, kept items, [(path, reason)] skipped).
-
-    OpenCV releases the GIL while decoding, so a thread per core decodes in parallel.
-    """
-    items = list(items)
-    pixels = np.empty((len(items), spec.height, spec.width, spec.channels), np.uint8)
-
-    def decode(index):
-        path = items[index][0]
-        try:
-            pixels[index] = model_pixels_from_rgb(read_image(path), spec)
-            return None
-        except DataError as exc:
-            if not skip_unreadable:
-                raise
-            return path, str(exc)
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        failures = list(pool.map(decode, range(len(items))))
-    keep = [i for i, failure in enumerate(failures) if failure is None]
-    skipped = [failure for failure in failures if failure is not None]
-    return pixels[keep], [items[i] for i in keep], skipped
-
-
-def warn_skipped(skipped, out=None) -> None:
-    """One counted warning for unreadable images, naming the first few."""
-    if not skipped:
-        return
-    out = out or sys.stderr
-    shown = "; ".join(str(path) for path, _ in skipped[:3])
-    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-    print(f"warning: skipped {len(skipped)} unreadable image(s): {shown}{more} "
-          f"(first reason: {skipped[0][1]})", file=out)
-
+# --- checks -----------------------------------------------------------------------------------
 
 def check_class_counts(items, labels) -> None:
     """Every class must keep enough readable images for a train/val/test split."""
@@ -198,8 +121,6 @@ def augmentation_layers(*, flip: bool = True, seed: int | None = None):
     Works on 0..255 pixels before normalization. ``flip`` is off for data where mirroring changes
     the class (digits, text).
     """
-    from edgecnn.training.keras_compat import keras
-
     layers = [keras.layers.RandomFlip("horizontal", seed=seed)] if flip else []
     layers += [
         keras.layers.RandomRotation(0.04, fill_mode="nearest", seed=seed),  # about +-15 degrees
@@ -214,8 +135,6 @@ def augmentation_layers(*, flip: bool = True, seed: int | None = None):
 def make_dataset(pixels: np.ndarray, labels: np.ndarray, spec: InputSpec, *, num_classes: int,
                  batch_size: int, training: bool, augment: bool = True, flip: bool = True, seed: int = 0):
     """A batched tf.data.Dataset of (normalized float32 images, one-hot labels) from decoded uint8 pixels."""
-    from edgecnn.training.keras_compat import tf
-
     dataset = _array_dataset(pixels, np.asarray(labels, np.int64))
     if training:
         dataset = dataset.shuffle(len(pixels), seed=seed, reshuffle_each_iteration=True)
@@ -238,8 +157,6 @@ def make_dataset(pixels: np.ndarray, labels: np.ndarray, spec: InputSpec, *, num
 
 def _array_dataset(pixels: np.ndarray, labels: np.ndarray):
     """from_tensor_slices for arrays that fit in one graph constant (< 2 GB), a generator beyond that."""
-    from edgecnn.training.keras_compat import tf
-
     if pixels.nbytes < (1 << 30):
         return tf.data.Dataset.from_tensor_slices((pixels, labels))
     signature = (tf.TensorSpec(pixels.shape[1:], tf.uint8), tf.TensorSpec((), tf.int64))
@@ -247,5 +164,6 @@ def _array_dataset(pixels: np.ndarray, labels: np.ndarray):
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Batches per epoch of ``n`` images, for both feeders (``make_dataset`` and finetune's ``Batches``)."""
     return max(1, math.ceil(n / batch_size))
 

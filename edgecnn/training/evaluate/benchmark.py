@@ -26,14 +26,15 @@ import numpy as np
 
 from edgecnn.atomic import atomic_path, write_json, write_text
 from edgecnn.errors import EdgecnnError, RecipeError, RunDirError, closest
-from edgecnn.parity.core import load_parity_data, run_parity
-from edgecnn.parity.predictors import load_predictor
+from edgecnn.parity.core import run_parity
+from edgecnn.parity.data import load_parity_data
 from edgecnn.recipe import default_value
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.interpreter import runtime_info
 from edgecnn.runtime.profile.profiler import ProfileSettings, latency_summary, profile_model, time_invokes
 from edgecnn.runtime.profile.sysinfo import system_info
 from edgecnn.tflite.metadata import read_metadata
+from edgecnn.training.evaluate.keras_predictor import load_predictor
 from edgecnn.training.export.convert import MODE_FILE_NAMES
 from edgecnn.training.export.exporter import ExportOptions, export
 from edgecnn.training.models.model_io import load_keras_model

@@ -31,10 +31,11 @@ import numpy as np
 
 from edgecnn.atomic import write_text
 from edgecnn.errors import ModelError
-from edgecnn.parity.core import report_name
+from edgecnn.parity.report import report_name
 from edgecnn.runtime.preprocess import prepare_image, read_image
 from edgecnn.training.data.run_inputs import input_spec
 from edgecnn.training.export import calibration
+from edgecnn.training.keras_compat import tf
 from edgecnn.training.models.model_io import load_keras_model
 
 METRIC = "rmse/scale"
@@ -65,8 +66,6 @@ def diagnose_layers(keras_model, representative, debug_inputs: np.ndarray) -> li
     export's ``Calibration.representative_dataset()`` gives; or an array of normalized inputs);
     ``debug_inputs``: the normalized images to measure the error on (e.g. the parity images).
     """
-    from edgecnn.training.keras_compat import tf
-
     if len(debug_inputs) == 0:
         raise ModelError("per-layer diagnosis needs images to measure on; none were given")
     if isinstance(representative, np.ndarray):

@@ -2,7 +2,7 @@
 
 The converter runs these images through the float model to choose each activation's int8
 range, so they must look like what the device will see: they go through the device half's
-preprocessing (``finetune.load_images`` -> ``runtime.preprocess``), and a folder given with
+preprocessing (``imagesets.load_images`` -> ``runtime.preprocess``), and a folder given with
 ``--calibration-data`` must hold the model's classes, as real images of a usable size.
 """
 
@@ -12,9 +12,8 @@ import dataclasses
 from pathlib import Path
 
 from edgecnn.errors import DataError
+from edgecnn.imagesets import ImageSet, load_images, load_split, scan_folder
 from edgecnn.runtime.preprocess import InputSpec, read_image
-from edgecnn.training.data.folders import scan_folder
-from edgecnn.training.optimize import finetune
 
 # TensorFlow's post-training quantization guide suggests a few hundred samples; more barely
 # moves the ranges and costs conversion time.
@@ -26,7 +25,7 @@ MAX_UPSCALE = 4
 
 @dataclasses.dataclass
 class Calibration:
-    images: finetune.ImageSet
+    images: ImageSet
     source: str  # "train split of RUN" or the folder
     labels: list[str]
 
@@ -46,7 +45,7 @@ class Calibration:
 
 def from_run(run, spec: InputSpec, *, limit: int = CALIBRATION_SAMPLES) -> Calibration:
     """A seeded random subset of the run's train split (never validation or test images)."""
-    images = finetune.load_split(run, "train", spec, limit=limit)
+    images = load_split(run, "train", spec, limit=limit)
     return Calibration(images, f"train split of {run.path}", run.labels())
 
 
@@ -65,7 +64,7 @@ def from_folder(folder, spec: InputSpec, *, labels: list[str] | None, num_classe
     order = {name: i for i, name in enumerate(labels or scanned.labels)}
     items = [(path, order[scanned.labels[label]]) for path, label in scanned.items]
     check_sizes([path for path, _ in items[:8]], spec, folder)
-    images = finetune.load_images(items, spec, what=f"calibration images in {folder}", limit=limit)
+    images = load_images(items, spec, what=f"calibration images in {folder}", limit=limit)
     return Calibration(images, str(folder), list(labels or scanned.labels))
 
 

@@ -19,8 +19,11 @@ from typing import Callable
 from edgecnn.atomic import write_json
 from edgecnn.errors import RecipeError
 from edgecnn.export_plan import resolve_mode
-from edgecnn.parity.core import check_gates, format_report, load_parity_data, report_name, run_parity, validate_gates
-from edgecnn.parity.predictors import load_predictor
+from edgecnn.parity.core import run_parity
+from edgecnn.parity.data import load_parity_data
+from edgecnn.parity.gates import check_gates, validate_gates
+from edgecnn.parity.report import format_report, report_name
+from edgecnn.training.evaluate.keras_predictor import load_predictor
 
 # The split a run's exports are checked on: held out from training and from calibration.
 EXPORT_PARITY_SPLIT = "test"

@@ -1,5 +1,7 @@
 """Keras callbacks of ``edgecnn train``: per-epoch progress line, NaN guard, checkpoints and early stopping.
 
+``EpochLine`` is also the progress line of the pruning and QAT fine-tunes (``optimize.finetune``).
+
 Checkpoints (``RUN/checkpoints/``) make a killed run resumable:
 - ``last-<epoch>``: weights + optimizer state (Adam moments, step counter that drives the schedule);
 - ``best-<epoch>``: weights of the epoch with the lowest validation loss, restored at the end (loss
@@ -137,18 +139,37 @@ class NaNGuard(keras.callbacks.Callback):
 
 
 class EpochLine(keras.callbacks.Callback):
-    """One line per epoch on stderr: the metrics, the learning rate, the time, and '*' on a new best."""
+    """One line per epoch on stderr (stdout stays clean for --json); the one epoch printer of training.
 
-    def __init__(self, state: TrainState, epochs: int, out=None):
+    ``edgecnn train`` passes its ``TrainState``: the line shows the checkpointer's history row (metrics,
+    learning rate, seconds) and '*' on a new best epoch. The pruning and QAT fine-tunes pass
+    ``state=None`` and their ``stage`` name: the line shows every metric Keras logged and the time.
+    """
+
+    def __init__(self, state: TrainState | None, epochs: int, out=None, *, stage: str = ""):
         super().__init__()
         self.state = state
         self.epochs = epochs
         self.out = out
+        self.stage = stage
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.state is not None:
+            line = self._train_line(epoch)
+        else:
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items() if isinstance(v, (int, float)))
+            line = (f"{self.stage} epoch {epoch + 1}/{self.epochs}  {shown}  "
+                    f"({time.perf_counter() - self._start:.1f}s)")
+        print(line, file=self.out or sys.stderr, flush=True)
+
+    def _train_line(self, epoch: int) -> str:
         row = self.state.history[-1] if self.state.history else {}
         best = " *" if self.state.best_epoch == epoch + 1 else ""
-        print(f"epoch {epoch + 1:>3}/{self.epochs}  loss {row.get('loss', float('nan')):.4f}  "
-              f"acc {row.get('accuracy', float('nan')):.4f}  val_loss {row.get('val_loss', float('nan')):.4f}  "
-              f"val_acc {row.get('val_accuracy', float('nan')):.4f}  lr {row.get('lr', 0):.2e}  "
-              f"{row.get('seconds', 0):.1f}s{best}", file=self.out or sys.stderr, flush=True)
+        return (f"epoch {epoch + 1:>3}/{self.epochs}  loss {row.get('loss', float('nan')):.4f}  "
+                f"acc {row.get('accuracy', float('nan')):.4f}  val_loss {row.get('val_loss', float('nan')):.4f}  "
+                f"val_acc {row.get('val_accuracy', float('nan')):.4f}  lr {row.get('lr', 0):.2e}  "
+                f"{row.get('seconds', 0):.1f}s{best}")

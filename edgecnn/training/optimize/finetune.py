@@ -1,72 +1,34 @@
 """Short fine-tunes for pruning and QAT: a run's split as model input, and the fit loop.
 
-Images go through the device half's preprocessing (``edgecnn.runtime.preprocess``), so the
-fine-tuned model sees exactly what the device will feed it. Pixels are kept as uint8 in the
-model's size and channel order and normalized batch by batch (a quarter of the memory of
-float32 arrays), with ``preprocess.normalize`` itself.
+Images (``edgecnn.imagesets.ImageSet``) go through the device half's preprocessing
+(``edgecnn.runtime.preprocess``), so the fine-tuned model sees exactly what the device will feed
+it. Pixels are kept as uint8 in the model's size and channel order and normalized batch by batch
+(a quarter of the memory of float32 arrays), with ``preprocess.normalize`` itself. Progress is
+``training.fit.callbacks.EpochLine``, the one epoch printer.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import sys
-import time
-
 import numpy as np
 
-from edgecnn.errors import DataError, RunDirError
-from edgecnn.runtime.preprocess import InputSpec, normalize
-from edgecnn.training.data.folders import decode_items, warn_skipped
+# The decoded image set and its loaders are ``edgecnn.imagesets``' (TF-free, shared with calibration
+# and parity); ``finetune.load_split`` / ``finetune.load_images`` stay the fine-tunes' entry points.
+from edgecnn.imagesets import ImageSet, load_images, load_split  # noqa: F401
+from edgecnn.runtime.preprocess import normalize
+from edgecnn.training.data.folders import steps_per_epoch
+from edgecnn.training.fit.callbacks import EpochLine
 from edgecnn.training.keras_compat import keras
 
 
-@dataclasses.dataclass
-class ImageSet:
-    """Images in the model's size and channel order (uint8, N x H x W x C) and their labels."""
-
-    pixels: np.ndarray
-    labels: np.ndarray
-    spec: InputSpec
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def inputs(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Normalized float32 model input for images ``start:stop``."""
-        return normalize(self.pixels[start:stop], self.spec)
-
-
-def load_images(items, spec: InputSpec, *, what: str = "images", limit: int | None = None,
-                seed: int = 0) -> ImageSet:
-    """(path, label) pairs decoded and resized for ``spec``; ``limit`` keeps a seeded random subset.
-
-    Decoding is ``data.decode_items`` (the training loader's): unreadable files are skipped with
-    one counted warning, as in training.
-    """
-    items = list(items)
-    if not items:
-        raise DataError(f"no {what} to load; check the run's split.json or the folder")
-    if limit is not None and len(items) > limit:
-        order = np.random.default_rng(seed).permutation(len(items))[:limit]
-        items = [items[i] for i in sorted(order)]
-    pixels, kept, skipped = decode_items(items, spec)
-    warn_skipped(skipped)
-    if not kept:
-        raise DataError(f"none of the {len(items)} {what} could be read; check the files")
-    return ImageSet(pixels, np.array([label for _, label in kept], np.int64), spec)
-
-
-def load_split(run, split: str, spec: InputSpec, *, limit: int | None = None) -> ImageSet:
-    """One split ('train', 'val', 'test') of a run directory, preprocessed for ``spec``."""
-    items = run.split_items(split)
-    if not items:
-        raise RunDirError(f"{run.path}/split.json has no images in its {split} split; retrain with more data")
-    return load_images(items, spec, what=f"{split} images", limit=limit)
-
-
 class Batches(keras.utils.Sequence):
-    """Shuffled, normalized batches of an ImageSet for ``model.fit``."""
+    """Shuffled, normalized batches of an ImageSet for ``model.fit`` (sparse labels, no augmentation).
+
+    A second feeder beside ``training.data.folders.make_dataset`` (``edgecnn train``'s), kept on
+    purpose: the fine-tunes of pruning and QAT must not augment, use sparse labels, and draw their
+    batch order from a seeded numpy generator, so a prune or QAT stage repeats exactly (the parity
+    suite's tolerances were measured on those runs). ``make_dataset`` augments on the tf.data graph,
+    one-hot encodes, and maps out of order for throughput.
+    """
 
     def __init__(self, images: ImageSet, batch_size: int, *, shuffle: bool = True, seed: int = 0):
         super().__init__()
@@ -78,7 +40,7 @@ class Batches(keras.utils.Sequence):
         self.on_epoch_end()
 
     def __len__(self) -> int:
-        return math.ceil(len(self.images) / self.batch_size)
+        return steps_per_epoch(len(self.images), self.batch_size)
 
     def __getitem__(self, index):
         chosen = self._order[index * self.batch_size:(index + 1) * self.batch_size]
@@ -87,25 +49,6 @@ class Batches(keras.utils.Sequence):
     def on_epoch_end(self):
         if self.shuffle:
             self._rng.shuffle(self._order)
-
-
-class EpochLines(keras.callbacks.Callback):
-    """One progress line per epoch on stderr (stdout stays clean for --json)."""
-
-    def __init__(self, stage: str, epochs: int, stream=None):
-        super().__init__()
-        self.stage, self.epochs = stage, epochs
-        self.stream = stream or sys.stderr
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if isinstance(v, (int, float)))
-        print(f"{self.stage} epoch {epoch + 1}/{self.epochs}  {shown}  ({time.perf_counter() - self._start:.1f}s)",
-              file=self.stream, flush=True)
 
 
 # Fine-tuning draws random numbers (dropout, shuffling). Seeding them makes a prune or QAT stage
@@ -120,14 +63,10 @@ def fit(model, train: ImageSet, *, epochs: int, batch_size: int, learning_rate: 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-    all_callbacks = list(callbacks) + ([EpochLines(stage, epochs)] if progress else [])
+    all_callbacks = list(callbacks) + ([EpochLine(None, epochs, stage=stage)] if progress else [])
     validation = Batches(val, batch_size, shuffle=False) if val is not None and len(val) else None
     return model.fit(Batches(train, batch_size), epochs=epochs, validation_data=validation,
                      callbacks=all_callbacks, verbose=0)
-
-
-def steps_per_epoch(images: ImageSet, batch_size: int) -> int:
-    return math.ceil(len(images) / batch_size)
 
 
 def accuracy(model, images: ImageSet, batch_size: int = 64) -> float:

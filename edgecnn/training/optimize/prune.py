@@ -26,6 +26,7 @@ import math
 from edgecnn import atomic
 from edgecnn.errors import ModelError, RecipeError
 from edgecnn.training.data import run_inputs
+from edgecnn.training.data.folders import steps_per_epoch
 from edgecnn.training.keras_compat import keras
 from edgecnn.training.models.model_io import copy_model, load_keras_model, save_keras_model
 from edgecnn.training.optimize import finetune
@@ -173,7 +174,7 @@ def prune_model(model, train, *, sparsity: float, epochs: int, batch_size: int, 
     sparsity = check_sparsity(sparsity)
     if epochs < 1:
         raise RecipeError(f"--epochs must be at least 1, got {epochs}")
-    total = epochs * finetune.steps_per_epoch(train, batch_size)
+    total = epochs * steps_per_epoch(len(train), batch_size)  # the batches finetune.fit feeds per epoch
     schedule = plan_schedule(sparsity, total)
     plan = plan_layers(model)
     wrapped = wrap_for_pruning(model, plan, schedule)

@@ -1,4 +1,5 @@
-"""The image-folder loader: layout checks, bad inputs, image conversions, split, tf.data pipeline, built-ins."""
+"""Training's image-folder data: DATA arguments, class counts, image conversions, split, tf.data pipeline,
+built-ins. The folder scanner itself is tested in tests/imagesets/."""
 
 from pathlib import Path
 
@@ -7,18 +8,16 @@ import numpy as np
 import pytest
 
 from edgecnn.errors import DataError
+from edgecnn.imagesets import decode_items, scan_folder
 from edgecnn.runtime.preprocess import InputSpec
 from edgecnn.training.data import builtin as datasets
 from edgecnn.training.data.folders import (
     check_class_counts,
-    decode_items,
     load_arrays,
     make_dataset,
     resolve_data,
-    scan_folder,
     split_items,
     split_to_json,
-    warn_skipped,
 )
 
 SPEC = InputSpec(height=16, width=16)
@@ -50,58 +49,6 @@ def test_file_instead_of_folder(tmp_path):
     (tmp_path / "a.txt").write_text("x")
     with pytest.raises(DataError, match="is a file, not a folder"):
         resolve_data(tmp_path / "a.txt")
-
-
-def test_empty_folder(tmp_path):
-    with pytest.raises(DataError, match=r"has no class folders \(it is empty\); put images into one sub-folder"):
-        scan_folder(tmp_path)
-
-
-def test_images_without_class_folders(tmp_path):
-    write_png(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
-    with pytest.raises(DataError, match=r"has no class folders \(it holds 1 images but no sub-folders\)"):
-        scan_folder(tmp_path)
-
-
-def test_single_class(tmp_path):
-    make_folder(tmp_path, classes=("cat",))
-    with pytest.raises(DataError, match=r"has only one class folder \(cat\); a classifier needs at least 2"):
-        scan_folder(tmp_path)
-
-
-def test_class_folder_without_images(tmp_path):
-    make_folder(tmp_path)
-    (tmp_path / "bird").mkdir()
-    (tmp_path / "bird" / "notes.txt").write_text("no images here")
-    with pytest.raises(DataError, match=r"class folder .*bird has no images"):
-        scan_folder(tmp_path)
-
-
-def test_non_image_files_and_hidden_folders_are_ignored(tmp_path):
-    make_folder(tmp_path, per_class=3)
-    (tmp_path / "cat" / "README.md").write_text("about cats")
-    (tmp_path / "dog" / "Thumbs.db").write_bytes(b"\0\1")
-    write_png(tmp_path / ".git" / "x.png", np.zeros((4, 4, 3), np.uint8))
-    write_png(tmp_path / "dog" / "nested" / "deep.png", np.zeros((4, 4, 3), np.uint8))
-    folder = scan_folder(tmp_path)
-    assert folder.labels == ["cat", "dog"]
-    assert folder.ignored == 2
-    assert len(folder.items) == 7  # images in nested folders of a class belong to it
-    assert all(path.suffix == ".png" for path, _ in folder.items)
-
-
-def test_corrupt_images_are_skipped_with_a_counted_warning(tmp_path, capsys):
-    make_folder(tmp_path, per_class=4)
-    (tmp_path / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
-    (tmp_path / "dog" / "empty.png").write_bytes(b"")
-    folder = scan_folder(tmp_path)
-    pixels, kept, skipped = decode_items(folder.items, SPEC)
-    assert len(folder.items) == 10 and len(kept) == 8 and pixels.shape == (8, 16, 16, 3)
-    assert sorted(Path(p).name for p, _ in skipped) == ["broken.jpg", "empty.png"]
-    warn_skipped(skipped)
-    err = capsys.readouterr().err
-    assert err.startswith("warning: skipped 2 unreadable image(s): ")
-    assert "broken.jpg" in err and err.count("\n") == 1
 
 
 def test_too_few_readable_images_in_a_class(tmp_path):

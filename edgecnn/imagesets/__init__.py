@@ -5,12 +5,13 @@ pruning/QAT fine-tunes, int8 calibration and parity. numpy and OpenCV only (thro
 ``edgecnn.runtime.preprocess``, the device's own decoding), so the device install can use it.
 
 - ``folders``: ``scan_folder`` (one sub-folder per class; ``lenient`` for parity's data, which
-  may be unlabelled), ``image_files``.
+  may be unlabelled); ``image_files`` lives in ``runtime.preprocess``, which the camera loop also uses.
 - ``decoded``: ``decode_items``, ``warn_skipped``, ``ImageSet``, ``load_images``, ``load_split``.
 """
 
 from edgecnn.imagesets.decoded import ImageSet, decode_items, load_images, load_split, warn_skipped
-from edgecnn.imagesets.folders import LAYOUT_HINT, ImageFolder, image_files, scan_folder
+from edgecnn.imagesets.folders import LAYOUT_HINT, ImageFolder, scan_folder
+from edgecnn.runtime.preprocess import image_files
 
 __all__ = ["LAYOUT_HINT", "ImageFolder", "ImageSet", "decode_items", "image_files", "load_images", "load_split",
            "scan_folder", "warn_skipped"]

@@ -14,7 +14,7 @@ import dataclasses
 from pathlib import Path
 
 from edgecnn.errors import DataError
-from edgecnn.runtime.preprocess import is_image_file
+from edgecnn.runtime.preprocess import image_files
 
 LAYOUT_HINT = "put images into one sub-folder per class (DATA/cat/1.jpg, DATA/dog/2.jpg)"
 
@@ -31,16 +31,6 @@ class ImageFolder:
     @property
     def labelled(self) -> bool:
         return bool(self.labels)
-
-
-def image_files(folder, *, recursive: bool = True, skip_hidden: bool = True) -> tuple[list[Path], int]:
-    """(sorted image files in ``folder``, number of other files). Hidden files and folders are skipped
-    unless ``skip_hidden=False``."""
-    folder = Path(folder)
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    files = sorted(p for p in found if p.is_file() and not (skip_hidden and _hidden(p, folder)))
-    images = [p for p in files if is_image_file(p)]
-    return images, len(files) - len(images)
 
 
 def scan_folder(root, *, min_classes: int = 2, lenient: bool = False) -> ImageFolder:
@@ -88,7 +78,3 @@ def _scan_lenient(root: Path, class_dirs: list[Path]) -> ImageFolder:
         raise DataError(f"no images found in {root}; put images in one subfolder per class "
                         f"(e.g. {root}/cat/1.jpg) or pass a run directory")
     return ImageFolder(root=root, labels=labels, items=items, ignored=ignored)
-
-
-def _hidden(path: Path, top: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(top).parts)

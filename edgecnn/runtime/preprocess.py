@@ -43,6 +43,20 @@ def is_image_file(path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
+def image_files(folder, *, recursive: bool = True, skip_hidden: bool = True) -> tuple[list[Path], int]:
+    """(sorted image files in ``folder``, number of other files). Hidden files and folders are skipped
+    unless ``skip_hidden=False``."""
+    folder = Path(folder)
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    files = sorted(p for p in found if p.is_file() and not (skip_hidden and _is_hidden(p, folder)))
+    images = [p for p in files if is_image_file(p)]
+    return images, len(files) - len(images)
+
+
+def _is_hidden(path: Path, top: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(top).parts)
+
+
 def read_image(path) -> np.ndarray:
     """An image file as an HxWx3 uint8 RGB array.
 

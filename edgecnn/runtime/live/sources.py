@@ -24,8 +24,7 @@ import cv2
 import numpy as np
 
 from edgecnn.errors import DataError, RuntimeUnavailable, SourceError
-from edgecnn.imagesets import image_files
-from edgecnn.runtime.preprocess import IMAGE_EXTENSIONS, read_image
+from edgecnn.runtime.preprocess import IMAGE_EXTENSIONS, image_files, read_image
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
                               ".ts", ".mjpeg", ".mjpg", ".h264", ".264", ".gif"})

@@ -6,18 +6,34 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
+
+import numpy as np
 
 from edgecnn.atomic import write_json
 from edgecnn.errors import RecipeError, TrainingInterrupted
 from edgecnn.recipe import ModelSettings, Recipe
 from edgecnn.rundir import RunDir
+from edgecnn.runtime.preprocess import normalize
 from edgecnn.training.data.folders import make_dataset, steps_per_epoch
+from edgecnn.training.evaluate.degenerate import check_predictions
+from edgecnn.training.fit.batchnorm import BatchNormRecalibration
 from edgecnn.training.fit.callbacks import Checkpointer, EpochLine, NaNGuard, TrainState, restore_weights
 from edgecnn.training.keras_compat import keras, tf
 from edgecnn.training.models.mobilenet import build_model, model_stats
 from edgecnn.training.models.model_io import save_keras_model
 from edgecnn.training.plots import plot_curves
+
+# Early stopping waits at least this many optimizer steps (not only epochs) without a lower
+# validation loss: 8 epochs of 40 steps (the digits) are a fair test of "no more progress", 8 epochs
+# of 5 steps (140 images) are not (the BN statistics alone took 40-50 steps to settle there).
+MIN_PATIENCE_STEPS = 100
+
+
+def patience_in_epochs(patience: int, steps_per_epoch: int) -> int:
+    """The recipe's patience in epochs, but never fewer than MIN_PATIENCE_STEPS steps."""
+    return max(int(patience), math.ceil(MIN_PATIENCE_STEPS / max(1, steps_per_epoch)))
 
 
 def fit_model(run: RunDir, recipe: Recipe, spec, pixels: dict, state: TrainState, *, resume: bool,
@@ -46,8 +62,17 @@ def fit_model(run: RunDir, recipe: Recipe, spec, pixels: dict, state: TrainState
                             training=True, augment=recipe.data.augment, flip=flip, seed=recipe.data.seed)
     val_ds = make_dataset(*pixels["val"], spec, num_classes=num_classes, batch_size=settings.batch_size,
                           training=False)
-    checkpointer = Checkpointer(run.checkpoints, state, patience=settings.patience, learning_rate=schedule)
-    callbacks = [NaNGuard(settings.lr), checkpointer, EpochLine(state, settings.epochs)]
+    # The unaugmented training images, as the device will send them, for the BN statistics.
+    bn_ds = make_dataset(*pixels["train"], spec, num_classes=num_classes, batch_size=settings.batch_size,
+                         training=False)
+    patience = patience_in_epochs(settings.patience, steps)
+    if patience != settings.patience:
+        log(f"early stopping waits {patience} epochs, not {settings.patience}: {steps} step(s) per epoch, "
+            f"and at least {MIN_PATIENCE_STEPS} steps without improvement")
+    checkpointer = Checkpointer(run.checkpoints, state, patience=patience, learning_rate=schedule)
+    # BN re-estimation first: it runs before validation, so val metrics and checkpoints see the same model.
+    callbacks = [BatchNormRecalibration(bn_ds), NaNGuard(settings.lr), checkpointer,
+                 EpochLine(state, settings.epochs)]
     started = time.perf_counter()
     try:
         model.fit(train_ds, validation_data=val_ds, epochs=settings.epochs, initial_epoch=state.epoch,
@@ -57,23 +82,35 @@ def fit_model(run: RunDir, recipe: Recipe, spec, pixels: dict, state: TrainState
                                   f"'edgecnn train {recipe.run['data']} --out {run.path} --resume'") from None
     seconds = time.perf_counter() - started
     if state.stopped_early:
-        log(f"stopped early: no validation improvement for {settings.patience} epochs")
-    _finish(run, recipe, model_cfg, num_classes, state, seconds, log)
+        log(f"stopped early: no validation improvement for {patience} epochs")
+    _finish(run, recipe, spec, pixels["val"], state, seconds, log)
 
 
-def _finish(run: RunDir, recipe, model_cfg, num_classes, state: TrainState, seconds: float, log) -> None:
+def _finish(run: RunDir, recipe: Recipe, spec, val: tuple, state: TrainState, seconds: float, log) -> None:
     """Best epoch's weights into a fresh float32 model (no optimizer, no mixed-precision policy), then artifacts."""
-    final = _build(model_cfg, num_classes)
+    model_cfg = recipe.model
+    final = _build(model_cfg, recipe.run["num_classes"])
     restore_weights(run.checkpoints, state.best, final)
     best = next(row for row in state.history if row["epoch"] == state.best_epoch)
+    verdict = validation_verdict(final, val, spec, recipe.run["labels"])
     write_json(run.history, {"epochs": state.history, "best_epoch": state.best_epoch,
                              "best_val_accuracy": best.get("val_accuracy"), "best_val_loss": best.get("val_loss"),
-                             "stopped_early": state.stopped_early, "train_seconds_this_session": round(seconds, 2)})
+                             "stopped_early": state.stopped_early, "train_seconds_this_session": round(seconds, 2),
+                             "degenerate": verdict.to_dict()})
     plot_curves(state.history, run.curves_png, best_epoch=state.best_epoch,
                 title=f"{model_cfg.architecture} {model_cfg.size}px")
     save_keras_model(final, run.float_model)
     log(f"best epoch {state.best_epoch}: val_accuracy {best.get('val_accuracy', float('nan')):.4f}; "
         f"wrote {run.float_model} ({seconds:.1f}s of training)")
+    if verdict.message():
+        log(f"warning: {verdict.message()}")
+
+
+def validation_verdict(model, val: tuple, spec, labels: list[str]):
+    """The degenerate-model verdict of ``model`` (inference mode) on the decoded validation images."""
+    pixels, y_true = val
+    scores = model.predict(normalize(pixels, spec), batch_size=256, verbose=0)
+    return check_predictions(y_true, np.asarray(scores).argmax(axis=1), labels, split="validation")
 
 
 def _build(model_cfg: ModelSettings, num_classes: int):

@@ -55,3 +55,90 @@ def test_a_working_model_passes_silently():
     verdict = check_predictions(BALANCED, BALANCED, LABELS, split="val")
     assert verdict.status == "ok" and verdict.message() == ""
     assert verdict.to_dict()["degenerate"] is False
+
+
+# --- the verdict where users meet it: evaluate, the pipeline's gate --------------------------------
+
+def make_degenerate(run) -> None:
+    """Turn the run's float model into one that answers class 0 for every image (zero kernel, biased head)."""
+    from edgecnn.training.keras_compat import keras
+    from edgecnn.training.models.model_io import load_keras_model, save_keras_model
+
+    model = load_keras_model(run.float_model)
+    head = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
+    kernel, bias = head.get_weights()
+    bias = np.zeros_like(bias)
+    bias[0] = 10.0
+    head.set_weights([np.zeros_like(kernel), bias])
+    save_keras_model(model, run.float_model)
+
+
+@pytest.fixture
+def degenerate_run(tiny_run, tmp_path):
+    import shutil
+
+    from edgecnn.rundir import RunDir
+
+    run = RunDir(shutil.copytree(tiny_run.path, tmp_path / "run"))
+    make_degenerate(run)
+    return run
+
+
+def test_evaluate_flags_a_model_that_predicts_one_class(degenerate_run):
+    import json
+
+    from click.testing import CliRunner
+
+    from edgecnn.cli import cli
+
+    result = CliRunner().invoke(cli, ["evaluate", str(degenerate_run.path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    confusion = np.array(report["confusion_matrix"])
+    assert confusion[:, 1:].sum() == 0 and confusion[:, 0].sum() == report["num_samples"]  # really one class
+    assert report["degenerate"]["degenerate"] is True and report["degenerate"]["status"] == "one_class"
+    assert report["degenerate"]["dominant_label"] == report["labels"][0]
+    assert "warning: the model predicts" in result.stderr and "it is degenerate" in result.stderr
+
+
+def test_the_trained_tiny_run_is_not_flagged(tiny_run, tmp_path):
+    import shutil
+
+    from edgecnn.training.evaluate.evaluation import evaluate_run
+
+    result = evaluate_run(shutil.copytree(tiny_run.path, tmp_path / "run"))
+    assert result["degenerate"]["status"] == "ok", result["degenerate"]
+
+
+def test_pipeline_stops_before_export_on_a_degenerate_model(degenerate_run, tmp_path):
+    """A resumed pipeline (train and evaluate done) meets the gate: exit 3, nothing pruned or exported."""
+    import yaml
+    from click.testing import CliRunner
+
+    from edgecnn.cli import cli
+    from edgecnn.training.evaluate.evaluation import evaluate_run
+
+    evaluate_run(degenerate_run)
+    recipe = {k: v for k, v in yaml.safe_load(degenerate_run.recipe.read_text()).items() if k != "run"}
+    recipe_file = tmp_path / "same.yaml"
+    recipe_file.write_text(yaml.safe_dump(recipe))
+    result = CliRunner().invoke(cli, ["pipeline", str(recipe_file), "--data", "digits", "--out",
+                                      str(degenerate_run.path), "--resume"])
+    assert result.exit_code == 3, result.output
+    assert "the float model is degenerate" in result.output and "--force" in result.output
+    assert not degenerate_run.pruned_model.exists() and not list(degenerate_run.path.glob("*.tflite"))
+
+
+def test_force_lets_the_gate_pass_with_a_warning(degenerate_run):
+    from edgecnn.errors import DegenerateModel
+    from edgecnn.pipeline.stages import Context, stages_for
+    from edgecnn.training.evaluate.evaluation import evaluate_run
+
+    evaluate_run(degenerate_run)
+    recipe = degenerate_run.load_recipe()
+    gate = next(stage for stage in stages_for(recipe) if stage.name == "evaluate").gate
+    logged = []
+    with pytest.raises(DegenerateModel):
+        gate(Context(run=degenerate_run, recipe=recipe, data="digits", log=logged.append))
+    gate(Context(run=degenerate_run, recipe=recipe, data="digits", log=logged.append, force=True))
+    assert any("degenerate" in line and "--force" in line for line in logged)

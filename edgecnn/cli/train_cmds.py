@@ -10,6 +10,7 @@ import json
 import click
 
 from edgecnn.recipe import default_value
+from edgecnn.training.fit.schedule import AUTO_MIN_EPOCHS, AUTO_MIN_STEPS
 
 DEFAULT_SIZE = default_value("model.size")
 
@@ -62,7 +63,8 @@ def models(size, alpha, as_json):
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
               help="3 for colour (default), 1 for grayscale.")
 @click.option("--epochs", type=int, default=None,
-              help=f"Maximum epochs (default {_default('train', 'epochs')}; early stopping may end sooner).")
+              help=f"Maximum epochs (default: auto, at least {AUTO_MIN_EPOCHS} epochs and {AUTO_MIN_STEPS} steps; "
+                   "early stopping may end sooner).")
 @click.option("--batch-size", type=int, default=None,
               help=f"Batch size (default {_default('train', 'batch_size')}; global across GPUs).")
 @click.option("--lr", type=float, default=None,

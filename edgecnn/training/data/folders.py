@@ -15,7 +15,6 @@ Holding uint8 at model size costs N x size x size x channels bytes (20,000 image
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -161,9 +160,3 @@ def _array_dataset(pixels: np.ndarray, labels: np.ndarray):
         return tf.data.Dataset.from_tensor_slices((pixels, labels))
     signature = (tf.TensorSpec(pixels.shape[1:], tf.uint8), tf.TensorSpec((), tf.int64))
     return tf.data.Dataset.from_generator(lambda: zip(pixels, labels), output_signature=signature)
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Batches per epoch of ``n`` images, for both feeders (``make_dataset`` and finetune's ``Batches``)."""
-    return max(1, math.ceil(n / batch_size))
-

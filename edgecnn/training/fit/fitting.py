@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 
 import numpy as np
@@ -16,24 +15,15 @@ from edgecnn.errors import RecipeError, TrainingInterrupted
 from edgecnn.recipe import ModelSettings, Recipe
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.preprocess import normalize
-from edgecnn.training.data.folders import make_dataset, steps_per_epoch
+from edgecnn.training.data.folders import make_dataset
 from edgecnn.training.evaluate.degenerate import check_predictions
 from edgecnn.training.fit.batchnorm import BatchNormRecalibration
 from edgecnn.training.fit.callbacks import Checkpointer, EpochLine, NaNGuard, TrainState, restore_weights
+from edgecnn.training.fit.schedule import MIN_PATIENCE_STEPS, patience_in_epochs, steps_per_epoch
 from edgecnn.training.keras_compat import keras, tf
 from edgecnn.training.models.mobilenet import build_model, model_stats
 from edgecnn.training.models.model_io import save_keras_model
 from edgecnn.training.plots import plot_curves
-
-# Early stopping waits at least this many optimizer steps (not only epochs) without a lower
-# validation loss: 8 epochs of 40 steps (the digits) are a fair test of "no more progress", 8 epochs
-# of 5 steps (140 images) are not (the BN statistics alone took 40-50 steps to settle there).
-MIN_PATIENCE_STEPS = 100
-
-
-def patience_in_epochs(patience: int, steps_per_epoch: int) -> int:
-    """The recipe's patience in epochs, but never fewer than MIN_PATIENCE_STEPS steps."""
-    return max(int(patience), math.ceil(MIN_PATIENCE_STEPS / max(1, steps_per_epoch)))
 
 
 def fit_model(run: RunDir, recipe: Recipe, spec, pixels: dict, state: TrainState, *, resume: bool,

@@ -28,6 +28,7 @@ from edgecnn.runtime.preprocess import InputSpec
 from edgecnn.training.data import folders as data_mod
 from edgecnn.training.fit.callbacks import TrainState
 from edgecnn.training.fit.fitting import fit_model
+from edgecnn.training.fit.schedule import AUTO_MIN_EPOCHS, AUTO_MIN_STEPS, auto_epochs, steps_per_epoch
 from edgecnn.training.models import get_spec
 
 STRATEGIES = ("default", "mirrored")
@@ -80,6 +81,8 @@ def train_run(data, out, *, recipe: Recipe | None = None, resume: bool = False, 
     else:
         labels = run.labels()
         pixels, skipped = _decode_split(splits, spec), []
+    if wanted.train.epochs is None:
+        wanted.train.epochs = _auto_epochs(len(pixels["train"][0]), wanted.train.batch_size, log)
     wanted.run.update(data=str(data), data_root=str(root), builtin=builtin, labels=labels,
                          num_classes=len(labels), flip=flip, mixed_precision=bool(mixed_precision),
                          strategy=strategy if isinstance(strategy, (str, type(None))) else type(strategy).__name__,
@@ -94,6 +97,13 @@ def train_run(data, out, *, recipe: Recipe | None = None, resume: bool = False, 
     fit_model(run, wanted, spec, pixels, state, resume=resume, mixed_precision=mixed_precision,
               strategy=strategy, flip=flip, log=log)
     return run
+
+
+def _auto_epochs(train_images: int, batch_size: int, log) -> int:
+    epochs = auto_epochs(train_images, batch_size)
+    log(f"training for up to {epochs} epochs of {steps_per_epoch(train_images, batch_size)} step(s) "
+        f"(train.epochs auto: at least {AUTO_MIN_EPOCHS} epochs and {AUTO_MIN_STEPS} steps)")
+    return epochs
 
 
 def _plan_new(run: RunDir, data, recipe, overrides: dict, overwrite: bool):

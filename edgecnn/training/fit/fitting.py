@@ -65,8 +65,10 @@ def fit_model(run: RunDir, recipe: Recipe, spec, pixels: dict, state: TrainState
                  EpochLine(state, settings.epochs)]
     started = time.perf_counter()
     try:
+        # Keras wants int keys; YAML (recipe.yaml's run section) may hand them back as ints or strings.
+        weights = {int(k): v for k, v in (recipe.run.get("class_weights") or {}).items()} or None
         model.fit(train_ds, validation_data=val_ds, epochs=settings.epochs, initial_epoch=state.epoch,
-                  callbacks=callbacks, verbose=0)
+                  callbacks=callbacks, class_weight=weights, verbose=0)
     except KeyboardInterrupt:
         raise TrainingInterrupted(f"training interrupted after {state.epoch} completed epoch(s); continue with "
                                   f"'edgecnn train {recipe.run['data']} --out {run.path} --resume'") from None

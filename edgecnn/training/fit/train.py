@@ -26,6 +26,7 @@ from edgecnn.recipe import DataSettings, Recipe, apply_overrides, default_recipe
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.preprocess import InputSpec
 from edgecnn.training.data import folders as data_mod
+from edgecnn.training.data.balance import class_weights
 from edgecnn.training.fit.callbacks import TrainState
 from edgecnn.training.fit.fitting import fit_model
 from edgecnn.training.fit.schedule import AUTO_MIN_EPOCHS, AUTO_MIN_STEPS, auto_epochs, steps_per_epoch
@@ -83,6 +84,7 @@ def train_run(data, out, *, recipe: Recipe | None = None, resume: bool = False, 
         pixels, skipped = _decode_split(splits, spec), []
     if wanted.train.epochs is None:
         wanted.train.epochs = _auto_epochs(len(pixels["train"][0]), wanted.train.batch_size, log)
+    wanted.run["class_weights"] = class_weights(pixels["train"][1], labels, log)
     wanted.run.update(data=str(data), data_root=str(root), builtin=builtin, labels=labels,
                          num_classes=len(labels), flip=flip, mixed_precision=bool(mixed_precision),
                          strategy=strategy if isinstance(strategy, (str, type(None))) else type(strategy).__name__,

@@ -96,7 +96,7 @@ def _read_keras(path: Path) -> SourceWeights:
 def _read_h5(path: Path) -> SourceWeights:
     try:
         with h5py.File(path, "r") as f:
-            root = f["model_weights"] if "model_weights" in f else f  # a full-model .h5 keeps them there
+            root = f.get("model_weights", f)  # a full-model .h5 keeps them there
             if "layer_names" in root.attrs:
                 return _read_named_h5(path, root)
             if "layers" in f:

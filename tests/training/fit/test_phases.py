@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 
 from edgecnn.errors import RecipeError
-from edgecnn.training.fit.phases import (FINETUNE, FINETUNE_LR_FACTOR, WARMUP, WARMUP_STEPS, freeze_backbone,
-                                         plan_transfer, unfreeze)
+from edgecnn.training.fit.phases import (
+    FINETUNE,
+    FINETUNE_LR_FACTOR,
+    WARMUP,
+    WARMUP_STEPS,
+    freeze_backbone,
+    plan_transfer,
+    unfreeze,
+)
 from edgecnn.training.keras_compat import keras
 from edgecnn.training.models.mobilenet import build_model
 from edgecnn.training.models.pretrained import backbone_layers

@@ -77,7 +77,7 @@ def test_file_names_and_urls_are_tf_keras_own():
     assert options["mobilenet_v1"]["sizes"] == [128, 160, 192, 224]
 
 
-def test_imagenet_from_the_cache_without_network(cached_v1):
+def test_imagenet_from_the_cache_without_network(cached_v1, offline):
     _, backbone = cached_v1
     model, names = build_pretrained("imagenet", "mobilenet_v1", num_classes=4, size=128, channels=1, alpha=0.25)
     assert model.input_shape == (None, 128, 128, 3)  # ImageNet weights take RGB, whatever the data's channels
@@ -85,6 +85,11 @@ def test_imagenet_from_the_cache_without_network(cached_v1):
     assert not any(isinstance(layer, keras.Model) for layer in model.layers)  # flat: tfmot can wrap it
     assert set(names) & set(HEAD_LAYERS) == set() and "conv_pw_13" in names
     np.testing.assert_array_equal(model.get_layer("conv_pw_3").get_weights()[0],
+                                  backbone.get_layer("conv_pw_3").get_weights()[0])
+    # A run that started from ImageNet is itself a source: its float.keras has the applications backbone.
+    again, _ = build_pretrained(save_keras_model(model, offline / "float.keras"), "mobilenet_v1", num_classes=2,
+                                size=128, alpha=0.25)
+    np.testing.assert_array_equal(again.get_layer("conv_pw_3").get_weights()[0],
                                   backbone.get_layer("conv_pw_3").get_weights()[0])
     spec = pretrained_input("imagenet", 128, channels=1)
     assert (spec.channels, spec.channel_order, spec.mean, spec.std) == (3, "RGB", (127.5,) * 3, (127.5,) * 3)

@@ -47,6 +47,9 @@ class ModelSettings:
     channels: int = _setting(3, int)
     depth: float | None = _setting(None, *_OPTIONAL_NUMBER)
     dropout: float | None = _setting(None, *_OPTIONAL_NUMBER)
+    # None (null): random initialisation. "imagenet": keras.applications' published weights (see `edgecnn
+    # models`); or a path: another run, a .keras model or a Keras weights file with a compatible backbone.
+    weights: str | None = _setting(None, str, type(None))
 
 
 @dataclass

@@ -8,7 +8,7 @@ import click
 _OVERRIDES = {
     "model": "model.architecture", "alpha": "model.alpha", "size": "model.size", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "sparsity": "prune.sparsity", "qat_epochs": "qat.epochs",
-    "threads": "benchmark.threads",
+    "threads": "benchmark.threads", "weights": "model.weights",
 }
 
 
@@ -23,6 +23,7 @@ _OVERRIDES = {
 @click.option("--model", default=None, help="Override model.architecture.")
 @click.option("--alpha", type=float, default=None, help="Override model.alpha.")
 @click.option("--size", type=int, default=None, help="Override model.size.")
+@click.option("--weights", default=None, help="Override model.weights: imagenet, a run, .keras or .h5 file.")
 @click.option("--epochs", type=int, default=None, help="Override train.epochs.")
 @click.option("--batch-size", type=int, default=None, help="Override train.batch_size.")
 @click.option("--lr", type=float, default=None, help="Override train.lr.")

@@ -30,8 +30,12 @@ RECALIBRATION_IMAGES = 2048
 
 
 def batchnorm_layers(model) -> list:
-    """The BatchNormalization layers of a functional model, in order (edgecnn's models are flat)."""
-    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    """The trainable BatchNormalization layers of a functional model, in order (edgecnn's models are flat).
+
+    Only trainable ones: a frozen BN (a pretrained backbone's) normalizes by its moving statistics in
+    training too, so its statistics are part of what was trained and must stay as they are.
+    """
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
 
 
 class BatchNormEstimator:

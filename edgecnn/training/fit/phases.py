@@ -118,3 +118,52 @@ def plan_transfer(epochs: int, steps_per_epoch: int, learning_rate: float, *,
     cap = max(1, math.floor(epochs * MAX_WARMUP_FRACTION))
     warmup = min(epochs, max(1, min(wanted, cap)))
     return TransferPlan(epochs, steps_per_epoch, warmup, float(learning_rate), float(finetune_lr_factor))
+
+
+# --- the phases ``fitting.fit_model`` runs -------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """Epochs ``start`` (completed before it) to ``end`` of one optimizer and one set of trainable layers."""
+
+    name: str | None  # None: training from scratch (one phase, everything trains); WARMUP; FINETUNE
+    start: int
+    end: int
+    steps_per_epoch: int
+    learning_rate: float
+    schedule: object  # the tf_keras LearningRateSchedule its Adam follows
+
+    def describe(self) -> str:
+        what = ("the new head only, on the frozen backbone" if self.name == WARMUP
+                else "the whole model except BatchNorm (ImageNet or source statistics kept)")
+        decay = " with cosine decay" if self.name == FINETUNE else ""
+        return (f"{self.name}: epochs {self.start + 1}-{self.end} ({(self.end - self.start) * self.steps_per_epoch} "
+                f"steps), {what}, lr {self.learning_rate:g}{decay}")
+
+    def to_dict(self) -> dict:
+        return {"phase": self.name, "first_epoch": self.start + 1, "last_epoch": self.end,
+                "steps": (self.end - self.start) * self.steps_per_epoch, "learning_rate": self.learning_rate}
+
+
+def plan_phases(epochs: int, steps_per_epoch: int, learning_rate: float, backbone) -> list[Phase]:
+    """One phase from scratch (``backbone`` None), or warm-up then fine-tune (``plan_transfer``)."""
+    schedules = keras.optimizers.schedules
+    if backbone is None:
+        cosine = schedules.CosineDecay(learning_rate, decay_steps=steps_per_epoch * epochs)
+        return [Phase(None, 0, epochs, steps_per_epoch, learning_rate, cosine)]
+    plan = plan_transfer(epochs, steps_per_epoch, learning_rate)
+    constant = schedules.ExponentialDecay(plan.learning_rate, decay_steps=1, decay_rate=1.0)
+    phases = [Phase(WARMUP, 0, plan.warmup_epochs, steps_per_epoch, plan.learning_rate, constant)]
+    if plan.finetune_epochs:
+        cosine = schedules.CosineDecay(plan.finetune_lr, decay_steps=plan.finetune_steps)
+        phases.append(Phase(FINETUNE, plan.warmup_epochs, plan.epochs, steps_per_epoch, plan.finetune_lr, cosine))
+    return phases
+
+
+def apply_phase(model, phase: Phase, backbone) -> int:
+    """Set what trains in ``phase``; returns the trainable weight count. Compile afterwards."""
+    if phase.name == WARMUP:
+        return freeze_backbone(model, backbone)
+    if phase.name == FINETUNE:
+        return unfreeze(model)
+    return _trainable_count(model)

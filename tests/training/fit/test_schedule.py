@@ -2,8 +2,15 @@
 
 import math
 
-from edgecnn.training.fit.schedule import (AUTO_MAX_EPOCHS, AUTO_MIN_EPOCHS, AUTO_MIN_STEPS, MIN_PATIENCE_STEPS,
-                                           auto_epochs, patience_in_epochs, steps_per_epoch)
+from edgecnn.training.fit.schedule import (
+    AUTO_MAX_EPOCHS,
+    AUTO_MIN_EPOCHS,
+    AUTO_MIN_STEPS,
+    MIN_PATIENCE_STEPS,
+    auto_epochs,
+    patience_in_epochs,
+    steps_per_epoch,
+)
 
 
 def test_auto_epochs_keeps_30_epochs_for_the_digits_and_lengthens_small_folders():

@@ -69,11 +69,12 @@ def restore_weights(folder, prefix: str, model, optimizer=None) -> None:
 class Checkpointer(keras.callbacks.Callback):
     """Per epoch: record history, keep best + last checkpoints, stop after ``patience`` epochs without progress."""
 
-    def __init__(self, folder, state: TrainState, *, patience: int, learning_rate):
+    def __init__(self, folder, state: TrainState, *, patience: int, learning_rate, min_epochs: int = 0):
         super().__init__()
         self.folder = Path(folder)
         self.state = state
         self.patience = patience
+        self.min_epochs = min_epochs  # early stopping decides only from this epoch on
         self.learning_rate = learning_rate  # schedule: the rate of the step an epoch ended on
         self.phase = None  # "warmup" / "finetune" when training starts from pretrained weights
         self._started = 0.0
@@ -108,7 +109,7 @@ class Checkpointer(keras.callbacks.Callback):
         self.state.last = f"last-{done}"
         self._last_checkpoint.write(str(self.folder / self.state.last))
         self.state.epoch = done
-        if self.state.wait >= self.patience:
+        if self.state.wait >= self.patience and done >= self.min_epochs:
             self.state.stopped_early = True
             self.model.stop_training = True
         self.state.save(self.folder)

@@ -20,7 +20,7 @@ from edgecnn.training.evaluate.degenerate import check_predictions
 from edgecnn.training.fit.batchnorm import BatchNormRecalibration
 from edgecnn.training.fit.callbacks import Checkpointer, EpochLine, NaNGuard, TrainState, restore_weights
 from edgecnn.training.fit.phases import Phase, apply_phase, plan_phases
-from edgecnn.training.fit.schedule import MIN_PATIENCE_STEPS, patience_in_epochs, steps_per_epoch
+from edgecnn.training.fit.schedule import MIN_PATIENCE_STEPS, earliest_stop, patience_in_epochs, steps_per_epoch
 from edgecnn.training.keras_compat import keras, tf
 from edgecnn.training.models.mobilenet import build_model, model_stats
 from edgecnn.training.models.model_io import save_keras_model
@@ -49,7 +49,8 @@ def fit_model(run: RunDir, recipe: Recipe, spec, pixels: dict, state: TrainState
     if patience != settings.patience:
         log(f"early stopping waits {patience} epochs, not {settings.patience}: {steps} step(s) per epoch, "
             f"and at least {MIN_PATIENCE_STEPS} steps without improvement")
-    checkpointer = Checkpointer(run.checkpoints, state, patience=patience, learning_rate=phases[0].schedule)
+    checkpointer = Checkpointer(run.checkpoints, state, patience=patience, learning_rate=phases[0].schedule,
+                                min_epochs=earliest_stop(settings.epochs))
     # BN re-estimation first: it runs before validation, so val metrics and checkpoints see the same model.
     callbacks = [BatchNormRecalibration(datasets["bn"]), NaNGuard(settings.lr), checkpointer,
                  EpochLine(state, settings.epochs)]

@@ -43,6 +43,12 @@ class GateFailed(EdgecnnError):
     exit_code = 3
 
 
+class DegenerateModel(EdgecnnError):
+    """The float model answers one class nearly everywhere or is no better than chance. A gate: exit code 3."""
+
+    exit_code = 3
+
+
 class TrainingDiverged(EdgecnnError):
     """Loss became NaN or infinite."""
 

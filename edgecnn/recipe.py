@@ -47,6 +47,9 @@ class ModelSettings:
     channels: int = _setting(3, int)
     depth: float | None = _setting(None, *_OPTIONAL_NUMBER)
     dropout: float | None = _setting(None, *_OPTIONAL_NUMBER)
+    # None (null): random initialisation. "imagenet": keras.applications' published weights (see `edgecnn
+    # models`); or a path: another run, a .keras model or a Keras weights file with a compatible backbone.
+    weights: str | None = _setting(None, str, type(None))
 
 
 @dataclass
@@ -67,7 +70,8 @@ class DataSettings:
 
 @dataclass
 class TrainSettings:
-    epochs: int = _setting(30, int)
+    # None (null): as many epochs as this folder needs for enough optimizer steps (training/fit/schedule.py).
+    epochs: int | None = _setting(None, int, type(None))
     batch_size: int = _setting(32, int)
     lr: float = _setting(0.004, *_NUMBER)
     label_smoothing: float = _setting(0.0, *_NUMBER)
@@ -267,7 +271,7 @@ def check_consistency(recipe: Recipe, source: str) -> None:
     if not 0 < recipe.data.val_fraction + recipe.data.test_fraction < 0.9:
         raise RecipeError(f"{source}: data.val_fraction + data.test_fraction must be between 0 and 0.9")
     for key in ("epochs", "batch_size"):
-        if getattr(recipe.train, key) < 1:
+        if getattr(recipe.train, key) is not None and getattr(recipe.train, key) < 1:
             raise RecipeError(f"{source}: train.{key} must be at least 1, got {getattr(recipe.train, key)}")
 
 

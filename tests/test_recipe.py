@@ -31,8 +31,8 @@ def test_unknown_section_suggests_the_closest(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("train:\n  epochs: five\n", r"train\.epochs must be int, got str 'five'"),
-    ("train:\n  epochs: true\n", r"train\.epochs must be int, got bool"),
+    ("train:\n  epochs: five\n", r"train\.epochs must be int or null, got str 'five'"),
+    ("train:\n  epochs: true\n", r"train\.epochs must be int or null, got bool"),
     ("model:\n  size: 9.5\n", r"model\.size must be int, got float"),
     ("prune:\n  sparsity: [0.5]\n", r"prune\.sparsity must be int or float or null"),
 ])
@@ -82,7 +82,7 @@ def test_differences_list_what_changed():
     b = apply_overrides(a, {"train.epochs": 3, "model.alpha": 0.5})
     diffs = differences(a, b)
     assert len(diffs) == 2
-    assert any(d.startswith("train.epochs: run has 30, recipe has 3") for d in diffs)
+    assert any(d.startswith("train.epochs: run has None, recipe has 3") for d in diffs)
     assert differences(a, a) == []
 
 
@@ -117,7 +117,7 @@ def _help_text(command: str) -> str:
     return " ".join(result.output.split())  # click wraps long help lines
 
 
-@pytest.mark.parametrize("dotted", ["model.architecture", "model.size", "train.epochs", "train.batch_size",
+@pytest.mark.parametrize("dotted", ["model.architecture", "model.size", "train.batch_size",
                                     "train.lr", "train.label_smoothing", "train.patience", "data.seed"])
 def test_train_help_shows_the_dataclass_default(dotted):
     import dataclasses
@@ -127,6 +127,14 @@ def test_train_help_shows_the_dataclass_default(dotted):
     section, key = dotted.split(".")
     field = next(f for f in dataclasses.fields(SECTIONS[section]) if f.name == key)
     assert f"default {field.default}" in _help_text("train")
+
+
+def test_train_help_names_the_auto_epochs_rule():
+    from edgecnn.recipe import default_recipe
+    from edgecnn.training.fit.schedule import AUTO_MIN_EPOCHS, AUTO_MIN_STEPS
+
+    assert default_recipe().train.epochs is None
+    assert f"default: auto, at least {AUTO_MIN_EPOCHS} epochs and {AUTO_MIN_STEPS} steps" in _help_text("train")
 
 
 def test_other_help_defaults_come_from_the_recipe():

@@ -8,7 +8,7 @@ import click
 _OVERRIDES = {
     "model": "model.architecture", "alpha": "model.alpha", "size": "model.size", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "sparsity": "prune.sparsity", "qat_epochs": "qat.epochs",
-    "threads": "benchmark.threads",
+    "threads": "benchmark.threads", "weights": "model.weights",
 }
 
 
@@ -18,27 +18,31 @@ _OVERRIDES = {
 @click.option("--out", required=True, type=click.Path(), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue a run made with the same recipe, skipping finished stages.")
 @click.option("--overwrite", is_flag=True, help="Start again, deleting what the run directory holds.")
+@click.option("--force", is_flag=True,
+              help="Go on past a degenerate float model (one class everywhere, or chance) instead of stopping.")
 @click.option("--model", default=None, help="Override model.architecture.")
 @click.option("--alpha", type=float, default=None, help="Override model.alpha.")
 @click.option("--size", type=int, default=None, help="Override model.size.")
+@click.option("--weights", default=None, help="Override model.weights: imagenet, a run, .keras or .h5 file.")
 @click.option("--epochs", type=int, default=None, help="Override train.epochs.")
 @click.option("--batch-size", type=int, default=None, help="Override train.batch_size.")
 @click.option("--lr", type=float, default=None, help="Override train.lr.")
 @click.option("--sparsity", type=float, default=None, help="Override prune.sparsity.")
 @click.option("--qat-epochs", type=int, default=None, help="Override qat.epochs.")
 @click.option("--threads", type=int, default=None, help="Override benchmark.threads.")
-def pipeline(recipe, data, out, resume, overwrite, **overrides):
+def pipeline(recipe, data, out, resume, overwrite, force, **overrides):
     """Run RECIPE (a YAML file or a shipped recipe's name) end to end into --out.
 
     Stages: train, evaluate, prune, QAT, export (with parity against the float model),
     benchmark, report.html. Each stage is skipped when its artifact is already present, so
-    --resume continues after a crash or Ctrl-C.
+    --resume continues after a crash or Ctrl-C. A degenerate float model stops the pipeline
+    before export (exit 3) unless --force.
     """
     from edgecnn.pipeline.runner import run_pipeline
     from edgecnn.recipe import apply_overrides, load_recipe
 
     resolved = apply_overrides(load_recipe(recipe), {_OVERRIDES[k]: v for k, v in overrides.items()})
-    run = run_pipeline(resolved, data, out, resume=resume, overwrite=overwrite)
+    run = run_pipeline(resolved, data, out, resume=resume, overwrite=overwrite, force=force)
     _print_verdict(run)
 
 

@@ -10,6 +10,7 @@ import json
 import click
 
 from edgecnn.recipe import default_value
+from edgecnn.training.fit.schedule import AUTO_MIN_EPOCHS, AUTO_MIN_STEPS
 
 DEFAULT_SIZE = default_value("model.size")
 
@@ -26,8 +27,9 @@ def _default(section: str, key: str):
 @click.option("--alpha", type=float, default=None, help="Width multiplier (default: each model's own).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 def models(size, alpha, as_json):
-    """List the registered architectures with params and MACs at --size."""
+    """List the registered architectures with params and MACs at --size, and which have ImageNet weights."""
     from edgecnn.training.models.mobilenet import DEFAULT_MODEL, MODELS, build_model, model_stats
+    from edgecnn.training.models.pretrained import pretrained_options
 
     rows = []
     for name, spec in MODELS.items():
@@ -36,8 +38,9 @@ def models(size, alpha, as_json):
         rows.append({"name": name, "family": spec.family, "alpha": spec.alpha if alpha is None else alpha,
                      "depth": spec.depth, "params": params, "macs": macs, "default": name == DEFAULT_MODEL,
                      "description": spec.description})
+    pretrained = pretrained_options()
     if as_json:
-        click.echo(json.dumps({"size": size, "num_classes": 10, "models": rows}, indent=2))
+        click.echo(json.dumps({"size": size, "num_classes": 10, "models": rows, "pretrained": pretrained}, indent=2))
         return
     click.echo(f"{'name':<20} {'family':<14} {'alpha':>5} {'depth':>5} {'params':>10} {'MMACs':>9}  description")
     for row in rows:
@@ -45,6 +48,10 @@ def models(size, alpha, as_json):
         click.echo(f"{row['name']:<20} {row['family']:<14} {row['alpha']:>5g} {row['depth']:>5g} "
                    f"{row['params']:>10,} {row['macs'] / 1e6:>9.2f}  {row['description']}{mark}")
     click.echo(f"(params and multiply-accumulates per image at {size}x{size}x3, 10 classes)")
+    click.echo("\npretrained ImageNet weights (edgecnn train DATA --weights imagenet --model NAME --alpha A --size S):")
+    for option in pretrained:
+        click.echo(f"  {option['architecture']:<14} alpha {'/'.join(f'{a:g}' for a in option['alphas'])} at "
+                   f"{'/'.join(map(str, option['sizes']))} px, RGB ({option['backbone']})")
 
 
 @click.command("train")
@@ -61,8 +68,13 @@ def models(size, alpha, as_json):
 @click.option("--size", type=int, default=None, help=f"Input size in pixels (square); default {DEFAULT_SIZE}.")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
               help="3 for colour (default), 1 for grayscale.")
+@click.option("--weights", default=None,
+              help="Start from pretrained weights: 'imagenet' (mobilenet_v1/v2 at the alphas and sizes "
+                   "'edgecnn models' lists; downloaded once into ~/.keras/models), another run, a .keras model "
+                   "or a Keras .h5 weights file. Trains the new head first, then fine-tunes everything.")
 @click.option("--epochs", type=int, default=None,
-              help=f"Maximum epochs (default {_default('train', 'epochs')}; early stopping may end sooner).")
+              help=f"Maximum epochs (default: auto, at least {AUTO_MIN_EPOCHS} epochs and {AUTO_MIN_STEPS} steps; "
+                   "early stopping may end sooner).")
 @click.option("--batch-size", type=int, default=None,
               help=f"Batch size (default {_default('train', 'batch_size')}; global across GPUs).")
 @click.option("--lr", type=float, default=None,
@@ -81,8 +93,8 @@ def models(size, alpha, as_json):
 @click.option("--mixed-precision", is_flag=True, help="mixed_float16 on a GPU (the softmax stays float32).")
 @click.option("--strategy", type=click.Choice(["default", "mirrored"]), default="default", show_default=True,
               help="tf.distribute strategy; mirrored = all GPUs of this machine.")
-def train(data, out, recipe_file, model, alpha, depth, size, channels, epochs, batch_size, lr, label_smoothing,
-          patience, seed, no_augment, no_flip, resume, overwrite, mixed_precision, strategy):
+def train(data, out, recipe_file, model, alpha, depth, size, channels, weights, epochs, batch_size, lr,
+          label_smoothing, patience, seed, no_augment, no_flip, resume, overwrite, mixed_precision, strategy):
     """Train a float model from DATA: a folder with one sub-folder of images per class, or a built-in
     dataset (digits, shapes). Writes the run directory that every later stage reads."""
     from pathlib import Path
@@ -95,7 +107,7 @@ def train(data, out, recipe_file, model, alpha, depth, size, channels, epochs, b
     run = train_run(data, out, recipe=recipe, resume=resume, overwrite=overwrite, mixed_precision=mixed_precision,
                     strategy=strategy, flip=False if no_flip else None, model=model, alpha=alpha, depth=depth,
                     size=size, channels=int(channels) if channels else None, epochs=epochs, batch_size=batch_size,
-                    lr=lr, label_smoothing=label_smoothing, patience=patience, seed=seed,
+                    lr=lr, label_smoothing=label_smoothing, patience=patience, seed=seed, weights=weights,
                     augment=False if no_augment else None)
     click.echo(f"next: edgecnn evaluate {run.path}", err=True)
 

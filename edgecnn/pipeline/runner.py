@@ -51,26 +51,30 @@ def check_run_dir(run: RunDir, recipe: Recipe, data: str, *, resume: bool, overw
 
 
 def run_pipeline(recipe_or_path, data: str, out, *, resume: bool = False, overwrite: bool = False,
-                 log=None) -> RunDir:
-    """Run every stage the recipe asks for; returns the run directory."""
+                 force: bool = False, log=None) -> RunDir:
+    """Run every stage the recipe asks for; returns the run directory.
+
+    ``force``: go on past a degenerate float model instead of stopping before export.
+    """
     log = log or _stderr
     recipe = recipe_or_path if isinstance(recipe_or_path, Recipe) else load_recipe(recipe_or_path)
     run = RunDir(out)
     check_run_dir(run, recipe, data, resume=resume, overwrite=overwrite)
     if overwrite and run.exists():
         run.clear()
-    ctx = Context(run=run, recipe=recipe, data=str(data), log=log)
+    ctx = Context(run=run, recipe=recipe, data=str(data), log=log, force=force)
     stages = stages_for(recipe)
     for number, stage in enumerate(stages, 1):
         artifact = stage.artifact(ctx)
         prefix = f"[{number}/{len(stages)}] {stage.name}"
         if artifact_is_valid(artifact):
             log(f"{prefix}: done already ({artifact.name} present), skipped")
-            continue
-        log(f"{prefix} ...")
-        started = time.perf_counter()
-        stage.execute(ctx)
-        log(f"{prefix}: done in {time.perf_counter() - started:.1f}s -> {artifact.name}")
+        else:
+            log(f"{prefix} ...")
+            started = time.perf_counter()
+            stage.execute(ctx)
+            log(f"{prefix}: done in {time.perf_counter() - started:.1f}s -> {artifact.name}")
+        stage.gate(ctx)
     report = build_report(run.path)
     log(f"report: {report}")
     return run

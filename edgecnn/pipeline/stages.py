@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from edgecnn.errors import EdgecnnError
+from edgecnn.errors import DegenerateModel, EdgecnnError
 from edgecnn.pipeline.exporting import benchmark, export_with_parity
 from edgecnn.recipe import Recipe
 from edgecnn.rundir import RunDir
@@ -33,6 +33,7 @@ class Context:
     recipe: Recipe
     data: str
     log: Callable[[str], None]
+    force: bool = False  # go on past a degenerate float model
 
 
 @dataclasses.dataclass
@@ -43,6 +44,9 @@ class Stage:
     execute: Callable[[Context], object]
     # Whether the recipe asks for this stage at all (pruning with sparsity null does not).
     wanted: Callable[[Recipe], bool] = lambda recipe: True
+    # Checked once the artifact is there, whether made now or found from an earlier run: a gate
+    # that stops the pipeline (it raises) before any later stage.
+    gate: Callable[[Context], None] = lambda ctx: None
 
 
 # --- validity checks: cheap, and never trusting a file just because it exists -------------------
@@ -77,6 +81,25 @@ def _evaluate(ctx: Context):
     return evaluate_run(ctx.run.path)
 
 
+def _not_degenerate(ctx: Context) -> None:
+    """Stop before pruning, QAT and export when the float model is degenerate (evaluation.json says so)."""
+    verdict = json.loads(ctx.run.evaluation.read_text(encoding="utf-8")).get("degenerate") or {}
+    if verdict.get("status") == "undecided":
+        ctx.log(f"note: {verdict['num_samples']} test images are too few to tell whether the float model beats "
+                "chance; going on undecided")
+    if not verdict.get("degenerate"):
+        return
+    what = (f"it predicts {verdict['dominant_label']!r} for {verdict['dominant_share']:.0%} of the test images"
+            if verdict["status"] == "one_class" else
+            f"its test accuracy {verdict['accuracy']:.1%} is no better than chance ({verdict['chance_accuracy']:.1%})")
+    if ctx.force:
+        ctx.log(f"warning: the float model is degenerate ({what}); going on because of --force")
+        return
+    raise DegenerateModel(f"the float model is degenerate: {what}; the pipeline stops before export. Train longer "
+                          "or with --weights imagenet (edgecnn train --help), check the class folders, or pass "
+                          "--force to export it anyway")
+
+
 def _prune(ctx: Context):
     section = ctx.recipe.prune
     return prune_run(ctx.run.path, sparsity=section.sparsity, epochs=section.epochs)
@@ -106,9 +129,9 @@ def stages_for(recipe: Recipe) -> list[Stage]:
     """The stages a recipe asks for, in order."""
     stages = [
         Stage("train", lambda ctx: ctx.run.float_model, _train),
-        Stage("evaluate", lambda ctx: ctx.run.evaluation, _evaluate),
-        Stage("prune", lambda ctx: ctx.run.pruned_model, _prune, lambda r: r.prune.sparsity is not None),
-        Stage("qat", lambda ctx: ctx.run.qat_model, _qat, lambda r: r.qat.enabled),
+        Stage("evaluate", lambda ctx: ctx.run.evaluation, _evaluate, gate=_not_degenerate),
+        Stage("prune", lambda ctx: ctx.run.pruned_model, _prune, lambda r: r["prune"]["sparsity"] is not None),
+        Stage("qat", lambda ctx: ctx.run.qat_model, _qat, lambda r: r["qat"]["enabled"]),
     ]
     stages += [_export_stage(mode) for mode in recipe.export.modes]
     stages.append(Stage("benchmark", lambda ctx: ctx.run.benchmark_json, _benchmark))

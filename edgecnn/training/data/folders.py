@@ -15,7 +15,6 @@ Holding uint8 at model size costs N x size x size x channels bytes (20,000 image
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +33,8 @@ from edgecnn.training.data.builtin import BUILTIN_DATASETS, builtin_dataset
 from edgecnn.training.data.run_inputs import input_spec  # noqa: F401
 from edgecnn.training.keras_compat import keras, tf
 
-MIN_IMAGES_PER_CLASS = 3  # one each for train, validation and test
+# One image each for validation and test leaves at most 3 to learn a class from; fewer is not a classifier.
+MIN_IMAGES_PER_CLASS = 5
 
 
 def resolve_data(data) -> tuple[Path, str | None]:
@@ -60,7 +60,7 @@ def check_class_counts(items, labels) -> None:
     for label, count in zip(labels, counts):
         if count < MIN_IMAGES_PER_CLASS:
             raise DataError(f"class {label!r} has {count} readable image(s); edgecnn needs at least "
-                            f"{MIN_IMAGES_PER_CLASS} per class (train, validation, test): add images")
+                            f"{MIN_IMAGES_PER_CLASS} per class (some to train on, one each to validate and test): add images")
 
 
 def load_arrays(items, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -161,9 +161,3 @@ def _array_dataset(pixels: np.ndarray, labels: np.ndarray):
         return tf.data.Dataset.from_tensor_slices((pixels, labels))
     signature = (tf.TensorSpec(pixels.shape[1:], tf.uint8), tf.TensorSpec((), tf.int64))
     return tf.data.Dataset.from_generator(lambda: zip(pixels, labels), output_signature=signature)
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Batches per epoch of ``n`` images, for both feeders (``make_dataset`` and finetune's ``Batches``)."""
-    return max(1, math.ceil(n / batch_size))
-

@@ -3,13 +3,15 @@
 On the run's held-out test split by default (the split fixed in ``split.json``), another split, or
 another class-folder tree whose classes are the run's. Images go through the device's
 preprocessing (``data.load_arrays`` -> ``runtime.preprocess``); metrics are scikit-learn's.
-The test-split result is the run's ``evaluation.json`` + ``confusion_matrix.png``; other splits
+Every result carries a degenerate-model verdict (``degenerate.py``), printed as a warning when the
+model answers one class nearly everywhere or is no better than chance. The test-split result is the run's ``evaluation.json`` + ``confusion_matrix.png``; other splits
 and folders get their own files (``evaluation_val.json``, ``evaluation_<folder>.json``), so the
 held-out figure is never silently replaced.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from edgecnn.errors import DataError, RunDirError
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.preprocess import normalize
 from edgecnn.training.data import folders as data_mod
+from edgecnn.training.evaluate.degenerate import check_predictions
 from edgecnn.training.models.model_io import load_keras_model
 from edgecnn.training.plots import plot_confusion
 
@@ -46,6 +49,11 @@ def evaluate_run(run, data=None, split: str = "test") -> dict:
     model = load_keras_model(model_path)
     probabilities = model.predict(x, batch_size=256, verbose=0)
     result = {"run": str(run.path), "model": model_path.name, **source, **metrics(y, probabilities, labels)}
+    verdict = check_predictions(y, np.asarray(probabilities).argmax(axis=1), labels,
+                                split=source.get("split") or Path(source["data"]).name)
+    result["degenerate"] = verdict.to_dict()
+    if verdict.message():
+        print(f"warning: {verdict.message()}", file=sys.stderr, flush=True)
     json_path = run.path / f"evaluation{suffix}.json"
     png_path = run.path / f"confusion_matrix{suffix}.png"
     plot_confusion(result["confusion_matrix"], labels, png_path,

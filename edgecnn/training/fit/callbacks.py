@@ -69,17 +69,19 @@ def restore_weights(folder, prefix: str, model, optimizer=None) -> None:
 class Checkpointer(keras.callbacks.Callback):
     """Per epoch: record history, keep best + last checkpoints, stop after ``patience`` epochs without progress."""
 
-    def __init__(self, folder, state: TrainState, *, patience: int, learning_rate):
+    def __init__(self, folder, state: TrainState, *, patience: int, learning_rate, min_epochs: int = 0):
         super().__init__()
         self.folder = Path(folder)
         self.state = state
         self.patience = patience
+        self.min_epochs = min_epochs  # early stopping decides only from this epoch on
         self.learning_rate = learning_rate  # schedule: the rate of the step an epoch ended on
+        self.phase = None  # "warmup" / "finetune" when training starts from pretrained weights
         self._started = 0.0
         self._best_checkpoint = self._last_checkpoint = None
 
     def on_train_begin(self, logs=None):
-        # One Checkpoint object each, reused every epoch: a new one would re-trace its save function (~0.3 s).
+        # One Checkpoint object each, reused every epoch of a fit (each phase's fit has its own optimizer): a new one would re-trace its save function (~0.3 s).
         self._best_checkpoint = tf.train.Checkpoint(model=self.model)
         self._last_checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer)
 
@@ -91,7 +93,8 @@ class Checkpointer(keras.callbacks.Callback):
         done = epoch + 1
         row = {"epoch": done, **{k: float(v) for k, v in logs.items()},
                "lr": float(self.learning_rate(self.model.optimizer.iterations)),
-               "seconds": round(time.perf_counter() - self._started, 3)}
+               "seconds": round(time.perf_counter() - self._started, 3),
+               **({"phase": self.phase} if self.phase else {})}
         self.state.history.append(row)
         val_loss = float(logs["val_loss"])
         stale = []
@@ -106,7 +109,7 @@ class Checkpointer(keras.callbacks.Callback):
         self.state.last = f"last-{done}"
         self._last_checkpoint.write(str(self.folder / self.state.last))
         self.state.epoch = done
-        if self.state.wait >= self.patience:
+        if self.state.wait >= self.patience and done >= self.min_epochs:
             self.state.stopped_early = True
             self.model.stop_training = True
         self.state.save(self.folder)

@@ -13,6 +13,7 @@ built) before anything in an existing run directory is touched.
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 
@@ -21,14 +22,18 @@ import yaml
 
 from edgecnn import __version__
 from edgecnn.atomic import write_json, write_text
-from edgecnn.errors import RecipeError, RunDirError, closest
+from edgecnn.errors import ModelError, RecipeError, RunDirError, closest
 from edgecnn.recipe import DataSettings, Recipe, apply_overrides, default_recipe, differences
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.preprocess import InputSpec
 from edgecnn.training.data import folders as data_mod
+from edgecnn.training.data.balance import class_weights
 from edgecnn.training.fit.callbacks import TrainState
 from edgecnn.training.fit.fitting import fit_model
+from edgecnn.training.fit.schedule import AUTO_MIN_EPOCHS, AUTO_MIN_STEPS, auto_epochs, steps_per_epoch
 from edgecnn.training.models import get_spec
+from edgecnn.training.models.pretrained import IMAGENET, build_pretrained, pretrained_input
+from edgecnn.training.models.weight_source import describe_bad_source
 
 STRATEGIES = ("default", "mirrored")
 # Settings a resumed run may change: the length of training, not what is trained.
@@ -40,7 +45,7 @@ _OVERRIDE_KEYS = {
     "depth": "model.depth", "dropout": "model.dropout", "epochs": "train.epochs", "batch_size": "train.batch_size",
     "lr": "train.lr", "label_smoothing": "train.label_smoothing", "patience": "train.patience",
     "seed": "data.seed", "augment": "data.augment", "val_fraction": "data.val_fraction",
-    "test_fraction": "data.test_fraction",
+    "test_fraction": "data.test_fraction", "weights": "model.weights",
 }
 
 
@@ -51,7 +56,7 @@ def train_run(data, out, *, recipe: Recipe | None = None, resume: bool = False, 
 
     ``recipe`` is a resolved recipe (``edgecnn.recipe``) to start from; ``overrides`` are the
     command-line settings (model, alpha, size, channels, depth, dropout, epochs, batch_size, lr,
-    label_smoothing, patience, seed, augment, val_fraction, test_fraction); None means "not given".
+    label_smoothing, patience, seed, augment, val_fraction, test_fraction, weights); None means "not given".
     ``strategy``: None/"default", "mirrored", or a ``tf.distribute.Strategy`` (e.g. MultiWorkerMirroredStrategy).
     ``flip``: horizontal-flip augmentation; default on, except for the built-in ``digits``.
     """
@@ -71,7 +76,7 @@ def train_run(data, out, *, recipe: Recipe | None = None, resume: bool = False, 
             flag = "with" if wanted.run.get("mixed_precision") else "without"
             raise RecipeError(f"{run.path} was trained {flag} --mixed-precision; resume it the same way")
     else:
-        state, wanted, root, builtin, splits = _plan_new(run, data, recipe, overrides, overwrite)
+        state, wanted, root, builtin, splits = _plan_new(run, data, recipe, overrides, overwrite, log)
     flip = wanted.run.get("flip", builtin != "digits") if flip is None else bool(flip)
     spec = data_mod.input_spec(wanted)
 
@@ -80,10 +85,15 @@ def train_run(data, out, *, recipe: Recipe | None = None, resume: bool = False, 
     else:
         labels = run.labels()
         pixels, skipped = _decode_split(splits, spec), []
+    if wanted.train.epochs is None:
+        wanted.train.epochs = _auto_epochs(len(pixels["train"][0]), wanted.train.batch_size, log)
+    wanted.run["class_weights"] = class_weights(pixels["train"][1], labels, log)
     wanted.run.update(data=str(data), data_root=str(root), builtin=builtin, labels=labels,
                          num_classes=len(labels), flip=flip, mixed_precision=bool(mixed_precision),
                          strategy=strategy if isinstance(strategy, (str, type(None))) else type(strategy).__name__,
                          edgecnn_version=__version__)
+    if wanted.model.weights and not resume:
+        _check_weights(wanted, len(labels))  # a bad --weights fails before the run directory is touched
     if not resume:
         run.clear()
         _write_run_files(run, wanted, labels, root, splits, skipped)
@@ -96,11 +106,20 @@ def train_run(data, out, *, recipe: Recipe | None = None, resume: bool = False, 
     return run
 
 
-def _plan_new(run: RunDir, data, recipe, overrides: dict, overwrite: bool):
+def _auto_epochs(train_images: int, batch_size: int, log) -> int:
+    epochs = auto_epochs(train_images, batch_size)
+    log(f"training for up to {epochs} epochs of {steps_per_epoch(train_images, batch_size)} step(s) "
+        f"(train.epochs auto: at least {AUTO_MIN_EPOCHS} epochs and {AUTO_MIN_STEPS} steps)")
+    return epochs
+
+
+def _plan_new(run: RunDir, data, recipe, overrides: dict, overwrite: bool, log):
     """(state, recipe, data root, built-in name, None) for a new run; nothing is written yet."""
     _check_can_start(run, overwrite)
     root, builtin = data_mod.resolve_data(data)
-    wanted = complete_recipe(_with_overrides(recipe or default_recipe(), overrides))
+    given = _with_overrides(recipe or default_recipe(), overrides)
+    wanted = complete_recipe(copy.deepcopy(given))
+    _say_what_weights_changed(given, wanted, log)
     _check_not_inside(run, root)
     return TrainState(), wanted, root, builtin, None
 
@@ -129,6 +148,7 @@ def complete_recipe(recipe: Recipe) -> Recipe:
     for key in ("alpha", "depth", "dropout"):
         if getattr(model, key) is None:
             setattr(model, key, getattr(spec, key))
+    _pretrained_input(recipe)
     if model.channels not in (1, 3):
         raise RecipeError(f"--channels must be 1 (grayscale) or 3 (colour), got {model.channels}")
     if model.channels == 1:
@@ -141,6 +161,38 @@ def complete_recipe(recipe: Recipe) -> Recipe:
         raise RecipeError("input.channel_order GRAY needs model.channels 1; set channels to 1 or the order to RGB")
     data_mod.input_spec(recipe)  # checks mean/std/resize now, before any training
     return recipe
+
+
+def _pretrained_input(recipe: Recipe) -> None:
+    """Weights from elsewhere fix the input: ImageNet's MobileNets take RGB scaled to [-1, 1]."""
+    model, inputs = recipe.model, recipe.input
+    if model.weights is None:
+        return
+    if model.weights != IMAGENET:
+        path = Path(model.weights).expanduser()
+        if not path.exists():
+            raise ModelError(describe_bad_source(model.weights))
+        model.weights = str(path.resolve())  # resume and the final model re-read it
+        return
+    wanted = pretrained_input(IMAGENET, model.size, model.channels)
+    model.channels = wanted.channels
+    inputs.channel_order = wanted.channel_order
+    inputs.mean, inputs.std = [wanted.mean[0]] * wanted.channels, [wanted.std[0]] * wanted.channels
+
+
+def _check_weights(recipe: Recipe, num_classes: int) -> None:
+    """Build the pretrained model once: an unknown source, a missing download or a shape mismatch says so now."""
+    m = recipe.model
+    build_pretrained(m.weights, m.architecture, num_classes=num_classes, size=m.size, channels=m.channels,
+                     alpha=m.alpha, dropout=m.dropout)
+
+
+def _say_what_weights_changed(before: Recipe, after: Recipe, log) -> None:
+    if before.model.channels == 1 and after.model.channels == 3:
+        log("note: ImageNet weights take colour images: grayscale photos are fed as 3 equal channels (RGB)")
+    if (before.input.mean, before.input.std) != (after.input.mean, after.input.std) and after.model.weights:
+        log(f"note: ImageNet weights expect pixels scaled to [-1, 1]: input mean/std set to "
+            f"{after.input.mean[0]:g}/{after.input.std[0]:g}")
 
 
 def _resume_recipe(run: RunDir, data, overrides: dict) -> tuple[Recipe, Path, str | None]:

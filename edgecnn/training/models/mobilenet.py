@@ -11,7 +11,8 @@ Two choices make them train on small data and small images:
   long as the last feature map stays >= 2 px; the earliest ones (the stem first) become
   stride 1 for small inputs, as CIFAR-style adaptations of these networks do.
 
-Public API: ``MODELS``, ``DEFAULT_MODEL``, ``build_model``, ``model_stats``.
+Public API: ``MODELS``, ``DEFAULT_MODEL``, ``build_model``, ``model_stats``, and the head that
+transfer learning (``pretrained.py``) puts on other backbones: ``classifier_head``, ``HEAD_LAYERS``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from edgecnn.model_sizes import check_size
 from edgecnn.training.keras_compat import keras
 from edgecnn.training.models.registry import MODELS, check_positive, get_spec, register_model
 
-__all__ = ["MODELS", "DEFAULT_MODEL", "build_model", "model_stats"]
+__all__ = ["MODELS", "DEFAULT_MODEL", "HEAD_LAYERS", "build_model", "classifier_head", "model_stats"]
 
 # Small enough to train on 2 CPU cores in seconds, accurate enough for real data: the default
 # of `edgecnn train` and recipes that name no model.
@@ -105,7 +106,12 @@ def _depthwise_bn_relu(x, stride, name, bn_momentum):
     return keras.layers.ReLU(6.0, name=f"{name}_relu")(x)
 
 
-def _classifier(x, num_classes, dropout):
+# The classifier head's layer names: everything else is the backbone (what transfer learning copies).
+HEAD_LAYERS = ("pool", "dropout", "logits", "probabilities")
+
+
+def classifier_head(x, num_classes, dropout):
+    """GlobalAveragePooling -> Dropout -> Dense -> softmax, named as in ``HEAD_LAYERS``."""
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
@@ -135,7 +141,7 @@ def _mobilenet_v1(spec, *, num_classes, size, channels, alpha, depth, dropout, b
             stride = plan[stage] if (stage > 0 and i == 0) else 1
             x = _depthwise_bn_relu(x, stride, f"block{block}_dw", bn_momentum)
             x = _conv_bn_relu(x, _make_divisible(filters * alpha), 1, 1, f"block{block}_pw", bn_momentum)
-    outputs = _classifier(x, num_classes, dropout)
+    outputs = classifier_head(x, num_classes, dropout)
     return keras.Model(inputs, outputs, name=spec.name)
 
 
@@ -186,7 +192,7 @@ def _mobilenet_v2(spec, *, num_classes, size, channels, alpha, depth, dropout, b
     # As in the paper, the head keeps its width for alpha < 1 unless the variant says otherwise.
     head = _make_divisible(head_channels * max(alpha, 1.0))
     x = _conv_bn_relu(x, head, 1, 1, "head", bn_momentum)
-    outputs = _classifier(x, num_classes, dropout)
+    outputs = classifier_head(x, num_classes, dropout)
     return keras.Model(inputs, outputs, name=spec.name)
 
 

@@ -15,8 +15,8 @@ import numpy as np
 # and parity); ``finetune.load_split`` / ``finetune.load_images`` stay the fine-tunes' entry points.
 from edgecnn.imagesets import ImageSet, load_images, load_split  # noqa: F401
 from edgecnn.runtime.preprocess import normalize
-from edgecnn.training.data.folders import steps_per_epoch
 from edgecnn.training.fit.callbacks import EpochLine
+from edgecnn.training.fit.schedule import steps_per_epoch
 from edgecnn.training.keras_compat import keras
 
 

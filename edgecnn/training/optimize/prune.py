@@ -26,7 +26,7 @@ import math
 from edgecnn import atomic
 from edgecnn.errors import ModelError, RecipeError
 from edgecnn.training.data import run_inputs
-from edgecnn.training.data.folders import steps_per_epoch
+from edgecnn.training.fit.schedule import steps_per_epoch
 from edgecnn.training.keras_compat import keras
 from edgecnn.training.models.model_io import copy_model, load_keras_model, save_keras_model
 from edgecnn.training.optimize import finetune

@@ -54,7 +54,7 @@ def test_file_instead_of_folder(tmp_path):
 def test_too_few_readable_images_in_a_class(tmp_path):
     make_folder(tmp_path, per_class=2)
     folder = scan_folder(tmp_path)
-    with pytest.raises(DataError, match=r"class 'cat' has 2 readable image\(s\); edgecnn needs at least 3"):
+    with pytest.raises(DataError, match=r"class 'cat' has 2 readable image\(s\); edgecnn needs at least 5"):
         check_class_counts(folder.items, folder.labels)
 
 

@@ -33,7 +33,7 @@ def test_tiny_run_learns_and_writes_every_artifact(tiny_run):
     typed = tiny_run.load_recipe()
     recipe = typed.to_dict()
     assert recipe["model"] == {"architecture": "mobilenet_v1_tiny", "alpha": 0.25, "size": 16, "channels": 3,
-                               "depth": 0.5, "dropout": 0.1}
+                               "depth": 0.5, "dropout": 0.1, "weights": None}
     assert recipe["input"] == {"channel_order": "RGB", "mean": [127.5] * 3, "std": [127.5] * 3, "resize": "area"}
     assert recipe["data"]["seed"] == 0 and recipe["data"]["augment"] is False
     assert recipe["train"]["epochs"] == 4 and recipe["train"]["batch_size"] == 32

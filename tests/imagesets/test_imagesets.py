@@ -2,29 +2,15 @@
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from image_folders import make_folder, write_png
 
 from edgecnn.errors import DataError, RunDirError
 from edgecnn.imagesets import ImageSet, decode_items, image_files, load_images, load_split, scan_folder, warn_skipped
 from edgecnn.runtime.preprocess import InputSpec, prepare_image, read_image
 
 SPEC = InputSpec(height=16, width=16)
-
-
-def write_png(path: Path, image: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), image)
-    return path
-
-
-def make_folder(root: Path, classes=("cat", "dog"), per_class=4, size=20) -> Path:
-    rng = np.random.default_rng(0)
-    for c in classes:
-        for i in range(per_class):
-            write_png(root / c / f"{i}.png", rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
-    return root
 
 
 # --- strict: training, evaluation, calibration -----------------------------------------------------

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from edgecnn.training.evaluate.evaluation import evaluate_run
 from edgecnn.training.fit.train import train_run
 from edgecnn.training.keras_compat import keras
-from edgecnn.training.evaluate.evaluation import evaluate_run
 
 # Measured with edgecnn's defaults (96 px), tools/bench_small_data.py --tasks digits2_gray, seeds
 # 0, 1, 2: test accuracy 0.967, 1.0, 0.967 on 30 test images (at 32 px, seeds 0, 2, 3, 4: 1.0, 0.933,
@@ -52,8 +52,9 @@ def test_defaults_on_a_small_real_folder_give_a_useful_classifier(tmp_path):
     assert any("training for up to 120 epochs of 5 step(s)" in line for line in logged)
 
 
-def test_an_imbalanced_folder_trains_with_balanced_class_weights(tmp_path, monkeypatch):
-    folder = write_digits(tmp_path / "photos", {0: 60, 1: 15})
+@pytest.fixture
+def class_weight_given(monkeypatch):
+    """What ``class_weight`` Keras' fit really receives (recorded, then the real fit runs)."""
     seen = {}
     fit = keras.Model.fit
 
@@ -62,24 +63,21 @@ def test_an_imbalanced_folder_trains_with_balanced_class_weights(tmp_path, monke
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", recording_fit)
+    return seen
+
+
+def test_an_imbalanced_folder_trains_with_balanced_class_weights(tmp_path, class_weight_given):
+    folder = write_digits(tmp_path / "photos", {0: 60, 1: 15})
     logged = []
     run = train_run(folder, tmp_path / "run", size=16, epochs=1, augment=False, log=logged.append)
     train_labels = [label for _, label in json.loads(run.split.read_text())["train"]]
     counts = np.bincount(train_labels)
     expected = {i: len(train_labels) / (2 * counts[i]) for i in range(2)}  # n / (classes x count)
-    assert seen["class_weight"] == pytest.approx(expected)
+    assert class_weight_given["class_weight"] == pytest.approx(expected)
     assert any("the classes are imbalanced ('zero' has" in line for line in logged)
 
 
-def test_a_balanced_folder_trains_without_class_weights(tmp_path, monkeypatch):
+def test_a_balanced_folder_trains_without_class_weights(tmp_path, class_weight_given):
     folder = write_digits(tmp_path / "photos", {0: 20, 1: 20})
-    seen = {}
-    fit = keras.Model.fit
-
-    def recording_fit(self, *args, **kwargs):
-        seen["class_weight"] = kwargs.get("class_weight")
-        return fit(self, *args, **kwargs)
-
-    monkeypatch.setattr(keras.Model, "fit", recording_fit)
     train_run(folder, tmp_path / "run", size=16, epochs=1, augment=False, log=lambda m: None)
-    assert seen["class_weight"] is None
+    assert class_weight_given["class_weight"] is None

@@ -130,8 +130,8 @@ def stages_for(recipe: Recipe) -> list[Stage]:
     stages = [
         Stage("train", lambda ctx: ctx.run.float_model, _train),
         Stage("evaluate", lambda ctx: ctx.run.evaluation, _evaluate, gate=_not_degenerate),
-        Stage("prune", lambda ctx: ctx.run.pruned_model, _prune, lambda r: r["prune"]["sparsity"] is not None),
-        Stage("qat", lambda ctx: ctx.run.qat_model, _qat, lambda r: r["qat"]["enabled"]),
+        Stage("prune", lambda ctx: ctx.run.pruned_model, _prune, lambda r: r.prune.sparsity is not None),
+        Stage("qat", lambda ctx: ctx.run.qat_model, _qat, lambda r: r.qat.enabled),
     ]
     stages += [_export_stage(mode) for mode in recipe.export.modes]
     stages.append(Stage("benchmark", lambda ctx: ctx.run.benchmark_json, _benchmark))

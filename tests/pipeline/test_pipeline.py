@@ -59,7 +59,7 @@ def _fake_run(tmp_path, recipe, data="digits"):
 
 
 def test_resume_with_a_different_recipe_is_refused_and_says_what_differs(tmp_path):
-    saved = resolve({"model": {"alpha": 0.25}})
+    saved = resolve({"model": {"alpha": 0.25}, "train": {"epochs": 30}})  # a trained run records its epochs
     run = _fake_run(tmp_path, saved)
     wanted = apply_overrides(saved, {"train.epochs": 5})
     with pytest.raises(RunDirError, match=r"different recipe: train\.epochs \(run: 30, recipe: 5\)"):

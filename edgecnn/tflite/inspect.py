@@ -1,7 +1,7 @@
 """What is inside a .tflite file: tensors, operators, metadata and size, without TensorFlow.
 
 Reads the flatbuffer with LiteRT's own schema (``ai_edge_litert.schema_py_generated``) and
-``flatbuffer_utils``, after ``tflite_file`` has checked that it is a TFLite model at all. Works
+``flatbuffer_utils``, after ``flatbuffer`` has checked that it is a TFLite model at all. Works
 on any .tflite: several inputs and outputs, float or quantized, with or without edgecnn metadata.
 
 ``inspect_bytes``/``inspect_file`` return a ``ModelInfo``; its ``to_dict`` is the JSON of
@@ -145,7 +145,7 @@ def inspect_bytes(data: bytes, name: str = "model", *, checked: bool = False) ->
         subgraphs = [_subgraph(model, model.Subgraphs(i), data) for i in range(model.SubgraphsLength())]
         entries = metadata_names(data)
     except (IndexError, ValueError, TypeError, struct.error) as exc:
-        # tflite_file's check touches only the top of the structure; offsets deeper in a
+        # flatbuffer's check touches only the top of the structure; offsets deeper in a
         # truncated file point past its end.
         raise ModelError(f"{name} is a corrupt or truncated TFLite file ({type(exc).__name__} while reading its "
                          "graph); re-export or re-copy it") from None

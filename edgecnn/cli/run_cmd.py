@@ -15,6 +15,7 @@ import threading
 
 import click
 
+from edgecnn.cli.options import Finite
 from edgecnn.errors import DataError, RecipeError
 
 _DELEGATES = ("cpu", "edgetpu", "gpu")
@@ -53,10 +54,10 @@ def model_options(func):
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per frame and a summary line on stdout.")
 @click.option("--record", type=click.Path(dir_okay=False), default=None, help="Write the annotated video here (.avi, .mp4).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after this many frames.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop after this many seconds.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+@click.option("--duration", type=Finite(0, low_open=True), default=None, help="Stop after this many seconds.")
+@click.option("--threshold", type=Finite(0.0, 1.0), default=0.0, show_default=True,
               help="Report no label when the best score is below this.")
-@click.option("--smoothing", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0, show_default=True,
+@click.option("--smoothing", type=Finite(0.0, 1.0, high_open=True), default=0.0, show_default=True,
               help="Exponential moving average of scores over frames (0 = off, 0.6 steadies labels).")
 @click.option("--realtime", is_flag=True, help="Play a video file at its own frame rate, dropping frames like a camera.")
 @click.option("--loop", is_flag=True, help="Start a video file or folder again when it ends.")

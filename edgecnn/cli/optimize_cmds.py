@@ -11,6 +11,7 @@ import json
 
 import click
 
+from edgecnn.cli.options import Finite
 from edgecnn.recipe import default_value
 
 
@@ -29,7 +30,7 @@ def _echo_json(report: dict) -> None:
                    f"Default: the run's recipe ({default_value('prune.sparsity')}).")
 @click.option("--epochs", type=int, default=None, help="Fine-tune epochs while pruning. Default: the recipe's prune.epochs.")
 @click.option("--batch-size", type=int, default=None, help="Default: the recipe's train.batch_size.")
-@click.option("--lr", "learning_rate", type=float, default=None,
+@click.option("--lr", "learning_rate", type=Finite(0, low_open=True), default=None,
               help="Fine-tune learning rate. Default: a tenth of the training learning rate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the prune report as JSON.")
 def prune(run, sparsity, epochs, batch_size, learning_rate, as_json):
@@ -72,7 +73,7 @@ def _check_positive(option: str, value) -> None:
 @click.option("--from", "start", type=click.Choice(["float", "pruned"]), default=None,
               help="Model to start from. Default: pruned.keras when the run has one, else float.keras.")
 @click.option("--batch-size", type=int, default=None, help="Default: the recipe's train.batch_size.")
-@click.option("--lr", "learning_rate", type=float, default=None,
+@click.option("--lr", "learning_rate", type=Finite(0, low_open=True), default=None,
               help="QAT learning rate. Default: a twentieth of the training learning rate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the QAT report as JSON.")
 def qat(run, epochs, preserve_sparsity, start, batch_size, learning_rate, as_json):

@@ -127,3 +127,9 @@ def test_number_range_describes_itself():
     assert NumberRange(1, integer=True).describe() == "a whole number >= 1"
     with pytest.raises(RecipeError, match=r"^src: x must be a finite number <= 2, got nan$"):
         check_number("x", math.nan, NumberRange(high=2), "src")
+
+
+@pytest.mark.parametrize("command", ["prune", "qat"])
+def test_prune_and_qat_refuse_a_nan_learning_rate(tmp_path, command):
+    result = CliRunner().invoke(cli, [command, str(tmp_path / "run"), "--lr", "nan"])
+    _one_line_error(result, "--lr must be a finite number > 0, got nan")

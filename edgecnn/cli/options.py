@@ -46,3 +46,25 @@ def _parse(text: str, integer: bool):
         return int(text) if integer else float(text)
     except ValueError:
         return None
+
+
+class ChannelValues(click.ParamType):
+    """``--mean``/``--std``: 1 or 3 comma-separated finite numbers (one per channel); ``positive``: each > 0."""
+
+    name = "numbers"
+
+    def __init__(self, positive: bool = False):
+        self.limits = NumberRange(0, low_open=True) if positive else NumberRange()
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        name = param.opts[0] if param is not None and param.opts else "value"
+        numbers = [_parse(part, integer=False) for part in str(value).split(",")]
+        if None in numbers:  # the wording run and export have always used for text that is no number
+            raise OptionError(f"{name} {value!r} is not a number; give numbers separated by commas, "
+                              f"e.g. {name} 127.5,127.5,127.5")
+        if len(numbers) not in (1, 3) or not all(self.limits.contains(n) for n in numbers):
+            raise OptionError(f"{name} must be 1 or 3 comma-separated numbers (one per channel), each "
+                              f"{self.limits.describe()}, got {value!r}")
+        return tuple(numbers)

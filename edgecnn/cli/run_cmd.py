@@ -15,8 +15,8 @@ import threading
 
 import click
 
-from edgecnn.cli.options import Finite
-from edgecnn.errors import DataError, RecipeError
+from edgecnn.cli.options import ChannelValues, Finite
+from edgecnn.errors import DataError
 
 _DELEGATES = ("cpu", "edgetpu", "gpu")
 
@@ -37,8 +37,9 @@ def model_options(func):
                      help="Labels file (one per line) for a model without edgecnn metadata."),
         click.option("--channel-order", type=click.Choice(["RGB", "BGR", "GRAY"]), default=None,
                      help="Input channel order for a model without metadata (default RGB)."),
-        click.option("--mean", default=None, help="Normalization mean for a model without metadata: 127.5 or 123.7,116.3,103.5."),
-        click.option("--std", default=None, help="Normalization std for a model without metadata: 127.5 or 58.4,57.1,57.4."),
+        click.option("--mean", type=ChannelValues(), default=None, help="Normalization mean for a model without metadata: 127.5 or 123.7,116.3,103.5."),
+        click.option("--std", type=ChannelValues(positive=True), default=None,
+                     help="Normalization std for a model without metadata: 127.5 or 58.4,57.1,57.4."),
         click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Show the k best classes."),
     ]
     for option in reversed(options):
@@ -142,22 +143,13 @@ def _load_classifier(model, threads, delegate, device, delegate_path, fallback, 
     from edgecnn.tflite.metadata import labels_from_file
 
     labels = labels_from_file(labels_file) if labels_file else None
-    overrides = {"channel_order": channel_order, "mean": _floats(mean, "--mean"), "std": _floats(std, "--std")}
+    overrides = {"channel_order": channel_order, "mean": mean, "std": std}
     classifier = TFLiteClassifier(model, threads=threads, delegate=delegate, device=device,
                                   delegate_path=delegate_path, fallback=fallback, labels=labels,
                                   spec_overrides=overrides)
     for warning in classifier.warnings:
         _warn(warning)
     return classifier
-
-
-def _floats(text, flag):
-    if text is None:
-        return None
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise RecipeError(f"{flag} {text!r} is not a number or a comma-separated list of numbers") from None
 
 
 def _exists(path) -> bool:

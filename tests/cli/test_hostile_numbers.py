@@ -32,8 +32,8 @@ def _one_line_error(result, message: str, code: int = 2) -> None:
     (["--label-smoothing", "nan"], "--label-smoothing must be a finite number in [0, 1), got nan"),
     (["--alpha", "0"], "--alpha must be a finite number > 0, got 0"),
     (["--depth", "nan"], "--depth must be a finite number > 0, got nan"),
-    (["--size", "100000"], "--size must be a whole number between 8 and 1024, got 100000; "
-                           "edgecnn trains inputs of 8 to 1024 pixels (model_sizes.py)"),
+    (["--size", "100000"], ("--size must be a whole number between 8 and 1024, got 100000; "
+                           "edgecnn trains inputs of 8 to 1024 pixels (model_sizes.py)")),
 ])
 def test_train_refuses_hostile_numbers_before_touching_the_run_directory(tmp_path, args, message):
     out = tmp_path / "run"
@@ -53,8 +53,8 @@ def test_refused_alpha_leaves_no_unfinished_run_so_a_fixed_rerun_is_not_blocked(
 @pytest.mark.parametrize("yaml_text, message", [
     ("train: {lr: .nan}\n", "train.lr must be a finite number > 0, got nan"),
     ("train: {lr: -.inf}\n", "train.lr must be a finite number > 0, got -inf"),
-    ("model: {size: 100000}\n", "model.size must be a whole number between 8 and 1024, got 100000; "
-                                "edgecnn trains inputs of 8 to 1024 pixels (model_sizes.py)"),
+    ("model: {size: 100000}\n", ("model.size must be a whole number between 8 and 1024, got 100000; "
+                                "edgecnn trains inputs of 8 to 1024 pixels (model_sizes.py)")),
     ("input: {mean: [\"a\"]}\n", "input.mean must be a list of 1 or 3 numbers, each a finite number, got ['a']"),
     ("input: {std: [0, 1, 1]}\n", "input.std must be a list of 1 or 3 numbers, each a finite number > 0, got [0, 1, 1]"),
     ("input: {std: [1, 1]}\n", "input.std must be a list of 1 or 3 numbers (one per channel), got [1, 1]"),
@@ -133,3 +133,18 @@ def test_number_range_describes_itself():
 def test_prune_and_qat_refuse_a_nan_learning_rate(tmp_path, command):
     result = CliRunner().invoke(cli, [command, str(tmp_path / "run"), "--lr", "nan"])
     _one_line_error(result, "--lr must be a finite number > 0, got nan")
+
+
+@pytest.mark.parametrize("command", [["run", "m.tflite"], ["parity", "a.tflite", "b.tflite", "--data", "."],
+                                     ["export", "run"]])
+@pytest.mark.parametrize("option, value, message", [
+    ("--mean", "nan", ("--mean must be 1 or 3 comma-separated numbers (one per channel), each a finite number, "
+                      "got 'nan'")),
+    ("--mean", "1,2", ("--mean must be 1 or 3 comma-separated numbers (one per channel), each a finite number, "
+                      "got '1,2'")),
+    ("--std", "0", "--std must be 1 or 3 comma-separated numbers (one per channel), each a finite number > 0, got '0'"),
+    ("--std", "x", "--std 'x' is not a number; give numbers separated by commas, e.g. --std 127.5,127.5,127.5"),
+])
+def test_mean_and_std_options_refuse_hostile_numbers(tmp_path, command, option, value, message):
+    result = CliRunner().invoke(cli, [*command, option, value])
+    _one_line_error(result, message)

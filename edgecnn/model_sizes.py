@@ -13,6 +13,9 @@ from edgecnn.errors import ModelError
 MIN_FINAL_PX = 2
 MIN_STRIDES = 2
 MIN_SIZE = MIN_FINAL_PX * 2**MIN_STRIDES
+# The largest input edgecnn builds: far above what an edge model takes (96-224 px), and small enough that a
+# typo (--size 100000) is a one-line error, not a multi-hundred-GiB allocation traceback.
+MAX_SIZE = 1024
 
 
 def count_strides(size: int, max_strides: int) -> int:
@@ -27,6 +30,9 @@ def check_size(name: str, size: int, max_strides: int) -> int:
     """The number of stride-2 stages for ``size``, or a one-line error naming the minimum size."""
     if not isinstance(size, int) or isinstance(size, bool):
         raise ModelError(f"--size must be a whole number of pixels, got {size!r}")
+    if size > MAX_SIZE:
+        raise ModelError(f"--size {size} is too large for {name}: the maximum is {MAX_SIZE} pixels; "
+                         f"use --size {MAX_SIZE} or less")
     strides = count_strides(size, max_strides)
     if strides < MIN_STRIDES:
         raise ModelError(f"--size {size} is too small for {name}: the minimum is {MIN_SIZE} "

@@ -25,28 +25,35 @@ import yaml
 
 from edgecnn.errors import RecipeError, closest
 from edgecnn.export_plan import DEFAULT_IO, EXPORT_IO, EXPORT_MODES, EXPORT_TARGETS, check_recipe_export  # noqa: F401
-from edgecnn.model_sizes import MIN_SIZE
+from edgecnn.model_sizes import MAX_SIZE, MIN_SIZE
+from edgecnn.numbers import NumberRange, check_number
 
 _NUMBER = (int, float)
 _OPTIONAL_NUMBER = (int, float, type(None))
+_SIZE_HINT = f"edgecnn trains inputs of {MIN_SIZE} to {MAX_SIZE} pixels (model_sizes.py)"
 
 
-def _setting(default, *types: type):
-    """A recipe key: its default (the only one there is) and the types its YAML value may have."""
+def _setting(default, *types: type, **limits):
+    """A recipe key: its default (the only one there is), the types its YAML value may have and, for a
+    number, its range (``low``, ``high``, ``low_open``, ``high_open``, ``hint``: see ``NumberRange``),
+    checked for YAML values and command-line overrides alike."""
+    metadata = {"types": types}
+    if limits:
+        metadata["range"] = NumberRange(integer=float not in types, **limits)
     if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"types": types})
-    return field(default=default, metadata={"types": types})
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class ModelSettings:
     architecture: str = _setting("mobilenet_v1_tiny", str)
     # None (null): the registered architecture's own default (see `edgecnn models`).
-    alpha: float | None = _setting(None, *_OPTIONAL_NUMBER)
-    size: int = _setting(96, int)
+    alpha: float | None = _setting(None, *_OPTIONAL_NUMBER, low=0, low_open=True)
+    size: int = _setting(96, int, low=MIN_SIZE, high=MAX_SIZE, hint=_SIZE_HINT)
     channels: int = _setting(3, int)
-    depth: float | None = _setting(None, *_OPTIONAL_NUMBER)
-    dropout: float | None = _setting(None, *_OPTIONAL_NUMBER)
+    depth: float | None = _setting(None, *_OPTIONAL_NUMBER, low=0, low_open=True)
+    dropout: float | None = _setting(None, *_OPTIONAL_NUMBER, low=0, high=1, high_open=True)
     # None (null): random initialisation. "imagenet": keras.applications' published weights (see `edgecnn
     # models`); or a path: another run, a .keras model or a Keras weights file with a compatible backbone.
     weights: str | None = _setting(None, str, type(None))
@@ -63,8 +70,8 @@ class InputSettings:
 @dataclass
 class DataSettings:
     augment: bool = _setting(True, bool)
-    val_fraction: float = _setting(0.15, *_NUMBER)
-    test_fraction: float = _setting(0.15, *_NUMBER)
+    val_fraction: float = _setting(0.15, *_NUMBER, low=0, high=1, high_open=True)
+    test_fraction: float = _setting(0.15, *_NUMBER, low=0, high=1, high_open=True)
     seed: int = _setting(0, int)
 
 
@@ -73,14 +80,14 @@ class TrainSettings:
     # None (null): as many epochs as this folder needs for enough optimizer steps (training/fit/schedule.py).
     epochs: int | None = _setting(None, int, type(None))
     batch_size: int = _setting(32, int)
-    lr: float = _setting(0.004, *_NUMBER)
-    label_smoothing: float = _setting(0.0, *_NUMBER)
-    patience: int = _setting(8, int)
+    lr: float = _setting(0.004, *_NUMBER, low=0, low_open=True)
+    label_smoothing: float = _setting(0.0, *_NUMBER, low=0, high=1, high_open=True)
+    patience: int = _setting(8, int, low=0)
 
 
 @dataclass
 class PruneSettings:
-    sparsity: float | None = _setting(0.5, *_OPTIONAL_NUMBER)  # None: no pruning stage
+    sparsity: float | None = _setting(0.5, *_OPTIONAL_NUMBER)  # None: no pruning stage (range: check_consistency)
     epochs: int = _setting(3, int)
 
 
@@ -100,13 +107,13 @@ class ExportSettings:
 
 @dataclass
 class ParitySettings:
-    max_disagreement: float | None = _setting(0.02, *_OPTIONAL_NUMBER)
-    max_accuracy_drop: float | None = _setting(1.0, *_OPTIONAL_NUMBER)
+    max_disagreement: float | None = _setting(0.02, *_OPTIONAL_NUMBER, low=0, high=1)
+    max_accuracy_drop: float | None = _setting(1.0, *_OPTIONAL_NUMBER, low=0)
 
 
 @dataclass
 class BenchmarkSettings:
-    threads: int = _setting(2, int)
+    threads: int = _setting(2, int, low=1)
     formats: list | None = _setting(None, list, type(None))
 
 
@@ -159,8 +166,19 @@ def section_keys(section: str) -> list[str]:
     return [f.name for f in dataclasses.fields(SECTIONS[section])]
 
 
-def _key_types(section: str, key: str) -> tuple[type, ...]:
-    return next(f.metadata["types"] for f in dataclasses.fields(SECTIONS[section]) if f.name == key)
+def _key_metadata(section: str, key: str):
+    return next(f.metadata for f in dataclasses.fields(SECTIONS[section]) if f.name == key)
+
+
+def _check_value(name: str, value, section: str, key: str, source: str, option: str = "") -> None:
+    """Type, then (a number) finite and in range: the same check for YAML values and command-line overrides.
+
+    ``option``: the command-line option a range error names instead of ``source: name``.
+    """
+    metadata = _key_metadata(section, key)
+    _check_type(name, value, metadata["types"], source)
+    if "range" in metadata and value is not None:
+        check_number(option or name, value, metadata["range"], "" if option else source)
 
 
 def default_value(dotted: str):
@@ -238,7 +256,7 @@ def resolve(raw: dict, source: str = "recipe", *, saved: bool = False) -> Recipe
                 raise RecipeError(
                     f"{source}: unknown key {section}.{key}{closest(key, keys)}; known keys: {', '.join(keys)}"
                 )
-            _check_type(f"{section}.{key}", item, _key_types(section, key), source)
+            _check_value(f"{section}.{key}", item, section, key, source)
             setattr(getattr(recipe, section), key, copy.deepcopy(item))
     check_consistency(recipe, source)
     return recipe
@@ -253,7 +271,8 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, object]) -> Recipe:
         section, _, key = dotted.partition(".")
         if section not in SECTIONS or key not in section_keys(section):
             raise RecipeError(f"unknown recipe key {dotted!r}")
-        _check_type(dotted, value, _key_types(section, key), "command line")
+        # Named as the option a user typed: "--lr must be a finite number > 0, got nan".
+        _check_value(dotted, value, section, key, "command line", option=f"--{key.replace('_', '-')}")
         setattr(getattr(result, section), key, value)
     check_consistency(result, "recipe with command-line overrides")
     return result
@@ -266,13 +285,24 @@ def check_consistency(recipe: Recipe, source: str) -> None:
     sparsity = recipe.prune.sparsity
     if sparsity is not None and not 0 < sparsity < 1:
         raise RecipeError(f"{source}: prune.sparsity must be between 0 and 1 (exclusive) or null to skip pruning, got {sparsity}")
-    if recipe.model.size < MIN_SIZE:
-        raise RecipeError(f"{source}: model.size {recipe.model.size} is too small; the smallest input is {MIN_SIZE} pixels")
+    _check_normalization(recipe.input, source)
     if not 0 < recipe.data.val_fraction + recipe.data.test_fraction < 0.9:
         raise RecipeError(f"{source}: data.val_fraction + data.test_fraction must be between 0 and 0.9")
     for key in ("epochs", "batch_size"):
         if getattr(recipe.train, key) is not None and getattr(recipe.train, key) < 1:
             raise RecipeError(f"{source}: train.{key} must be at least 1, got {getattr(recipe.train, key)}")
+
+
+def _check_normalization(settings: InputSettings, source: str) -> None:
+    """input.mean and input.std: 1 or 3 finite numbers (one per channel), std > 0."""
+    limits = {"mean": NumberRange(), "std": NumberRange(low=0, low_open=True)}
+    for key, values in (("mean", settings.mean), ("std", settings.std)):
+        if not isinstance(values, list) or len(values) not in (1, 3):
+            raise RecipeError(f"{source}: input.{key} must be a list of 1 or 3 numbers (one per channel), got {values!r}")
+        for value in values:
+            if not limits[key].contains(value):
+                raise RecipeError(f"{source}: input.{key} must be a list of 1 or 3 numbers, each "
+                                  f"{limits[key].describe()}, got {values!r}")
 
 
 def differences(saved: Recipe, wanted: Recipe) -> list[str]:

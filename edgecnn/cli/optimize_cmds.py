@@ -11,6 +11,7 @@ import json
 
 import click
 
+from edgecnn.cli.options import ChannelValues, Finite
 from edgecnn.recipe import default_value
 
 
@@ -29,7 +30,7 @@ def _echo_json(report: dict) -> None:
                    f"Default: the run's recipe ({default_value('prune.sparsity')}).")
 @click.option("--epochs", type=int, default=None, help="Fine-tune epochs while pruning. Default: the recipe's prune.epochs.")
 @click.option("--batch-size", type=int, default=None, help="Default: the recipe's train.batch_size.")
-@click.option("--lr", "learning_rate", type=float, default=None,
+@click.option("--lr", "learning_rate", type=Finite(0, low_open=True), default=None,
               help="Fine-tune learning rate. Default: a tenth of the training learning rate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the prune report as JSON.")
 def prune(run, sparsity, epochs, batch_size, learning_rate, as_json):
@@ -72,7 +73,7 @@ def _check_positive(option: str, value) -> None:
 @click.option("--from", "start", type=click.Choice(["float", "pruned"]), default=None,
               help="Model to start from. Default: pruned.keras when the run has one, else float.keras.")
 @click.option("--batch-size", type=int, default=None, help="Default: the recipe's train.batch_size.")
-@click.option("--lr", "learning_rate", type=float, default=None,
+@click.option("--lr", "learning_rate", type=Finite(0, low_open=True), default=None,
               help="QAT learning rate. Default: a twentieth of the training learning rate.")
 @click.option("--json", "as_json", is_flag=True, help="Print the QAT report as JSON.")
 def qat(run, epochs, preserve_sparsity, start, batch_size, learning_rate, as_json):
@@ -98,19 +99,6 @@ def qat(run, epochs, preserve_sparsity, start, batch_size, learning_rate, as_jso
 
 
 # --- export ------------------------------------------------------------------------------------
-
-def _floats(option: str):
-    def parse(ctx, param, value):
-        if value is None:
-            return None
-        try:
-            numbers = tuple(float(v) for v in value.split(","))
-        except ValueError:
-            raise click.BadParameter(f"give numbers separated by commas, e.g. --{option} 127.5,127.5,127.5") from None
-        return numbers
-
-    return parse
-
 
 def post_export_check(*, parity: bool = True, as_json: bool = False, **gate_options):
     """The check run on an exported file before it is renamed into place (None: no check).
@@ -146,8 +134,8 @@ def post_export_check(*, parity: bool = True, as_json: bool = False, **gate_opti
 @click.option("--from", "start", type=click.Choice(["float", "pruned", "qat"]), default=None,
               help="Which of the run's models to export. Default: qat.keras for int8 when present, "
                    "else pruned.keras, else float.keras.")
-@click.option("--mean", callback=_floats("mean"), default=None, help="A .keras model's input mean (0..255 scale), e.g. 127.5.")
-@click.option("--std", callback=_floats("std"), default=None, help="A .keras model's input std (0..255 scale), e.g. 127.5.")
+@click.option("--mean", type=ChannelValues(), default=None, help="A .keras model's input mean (0..255 scale), e.g. 127.5.")
+@click.option("--std", type=ChannelValues(positive=True), default=None, help="A .keras model's input std (0..255 scale), e.g. 127.5.")
 @click.option("--channel-order", type=click.Choice(["RGB", "BGR", "GRAY"]), default=None,
               help="A .keras model's input channel order (default RGB, GRAY for 1 channel).")
 @click.option("--max-disagreement", type=float, default=None,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from edgecnn.cli.options import ChannelValues
 from edgecnn.errors import EXTRA_OF_MODULE
 
 
@@ -37,15 +38,6 @@ def _loader(*paths):
     return load_predictor
 
 
-def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected 1 or 3 comma-separated numbers, got {text!r}", param_hint=option) from None
-
-
 @click.command("parity")
 @click.argument("reference", type=click.Path(path_type=str))
 @click.argument("candidate", type=click.Path(path_type=str))
@@ -62,8 +54,8 @@ def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
               help="Rank the float model's layers by int8 error (TensorFlow's QuantizationDebugger); writes a CSV.")
 @click.option("--threads", type=int, default=None, help="Interpreter threads for .tflite models.")
 @click.option("--limit", type=int, default=None, help="Compare on N images only (a fixed random subset, so every class can appear).")
-@click.option("--mean", default=None, help="Normalization mean for a model that declares none, e.g. 127.5 or 123.7,116.3,103.5.")
-@click.option("--std", default=None, help="Normalization std for a model that declares none.")
+@click.option("--mean", type=ChannelValues(), default=None, help="Normalization mean for a model that declares none, e.g. 127.5 or 123.7,116.3,103.5.")
+@click.option("--std", type=ChannelValues(positive=True), default=None, help="Normalization std for a model that declares none.")
 @click.option("--channel-order", type=click.Choice(["RGB", "BGR", "GRAY"]), default=None,
               help="Channel order for a model that declares none.")
 def parity(reference, candidate, data, split, as_json, max_disagreement, max_accuracy_drop, per_layer, threads,
@@ -87,7 +79,7 @@ def parity(reference, candidate, data, split, as_json, max_disagreement, max_acc
         raise DataError(f"--threads must be at least 1, got {threads}")
     # Check the gates' values before minutes of work, not after.
     validate_gates(max_disagreement, max_accuracy_drop)
-    flags = SpecFlags(channel_order=channel_order, mean=_floats(mean, "--mean"), std=_floats(std, "--std"))
+    flags = SpecFlags(channel_order=channel_order, mean=mean, std=std)
     load_predictor = _loader(reference, candidate)
     ref = load_predictor(reference, threads=threads)
     cand = load_predictor(candidate, threads=threads)

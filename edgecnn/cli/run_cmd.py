@@ -15,7 +15,8 @@ import threading
 
 import click
 
-from edgecnn.errors import DataError, RecipeError
+from edgecnn.cli.options import ChannelValues, Finite
+from edgecnn.errors import DataError
 
 _DELEGATES = ("cpu", "edgetpu", "gpu")
 
@@ -36,8 +37,9 @@ def model_options(func):
                      help="Labels file (one per line) for a model without edgecnn metadata."),
         click.option("--channel-order", type=click.Choice(["RGB", "BGR", "GRAY"]), default=None,
                      help="Input channel order for a model without metadata (default RGB)."),
-        click.option("--mean", default=None, help="Normalization mean for a model without metadata: 127.5 or 123.7,116.3,103.5."),
-        click.option("--std", default=None, help="Normalization std for a model without metadata: 127.5 or 58.4,57.1,57.4."),
+        click.option("--mean", type=ChannelValues(), default=None, help="Normalization mean for a model without metadata: 127.5 or 123.7,116.3,103.5."),
+        click.option("--std", type=ChannelValues(positive=True), default=None,
+                     help="Normalization std for a model without metadata: 127.5 or 58.4,57.1,57.4."),
         click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Show the k best classes."),
     ]
     for option in reversed(options):
@@ -53,10 +55,10 @@ def model_options(func):
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per frame and a summary line on stdout.")
 @click.option("--record", type=click.Path(dir_okay=False), default=None, help="Write the annotated video here (.avi, .mp4).")
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="Stop after this many frames.")
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop after this many seconds.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+@click.option("--duration", type=Finite(0, low_open=True), default=None, help="Stop after this many seconds.")
+@click.option("--threshold", type=Finite(0.0, 1.0), default=0.0, show_default=True,
               help="Report no label when the best score is below this.")
-@click.option("--smoothing", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0, show_default=True,
+@click.option("--smoothing", type=Finite(0.0, 1.0, high_open=True), default=0.0, show_default=True,
               help="Exponential moving average of scores over frames (0 = off, 0.6 steadies labels).")
 @click.option("--realtime", is_flag=True, help="Play a video file at its own frame rate, dropping frames like a camera.")
 @click.option("--loop", is_flag=True, help="Start a video file or folder again when it ends.")
@@ -141,22 +143,13 @@ def _load_classifier(model, threads, delegate, device, delegate_path, fallback, 
     from edgecnn.tflite.metadata import labels_from_file
 
     labels = labels_from_file(labels_file) if labels_file else None
-    overrides = {"channel_order": channel_order, "mean": _floats(mean, "--mean"), "std": _floats(std, "--std")}
+    overrides = {"channel_order": channel_order, "mean": mean, "std": std}
     classifier = TFLiteClassifier(model, threads=threads, delegate=delegate, device=device,
                                   delegate_path=delegate_path, fallback=fallback, labels=labels,
                                   spec_overrides=overrides)
     for warning in classifier.warnings:
         _warn(warning)
     return classifier
-
-
-def _floats(text, flag):
-    if text is None:
-        return None
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise RecipeError(f"{flag} {text!r} is not a number or a comma-separated list of numbers") from None
 
 
 def _exists(path) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from edgecnn.errors import DataError, GateFailed
 from edgecnn.parity.report import ParityReport
 
@@ -11,11 +13,20 @@ _ROUNDING = 1e-9
 
 
 def validate_gates(max_disagreement: float | None = None, max_accuracy_drop: float | None = None) -> None:
-    """Check the gate values themselves (before any work is done)."""
-    if max_disagreement is not None and not 0 <= max_disagreement <= 1:
+    """Check the gate values themselves (before any work is done).
+
+    NaN compares false with everything, so a NaN gate would silently pass every report: refused, as are
+    infinities (an infinite gate is no gate; leave the option out instead).
+    """
+    if max_disagreement is not None and not (_finite(max_disagreement) and 0 <= max_disagreement <= 1):
         raise DataError(f"--max-disagreement is a fraction between 0 and 1 (0.01 = 1%), got {max_disagreement}")
-    if max_accuracy_drop is not None and max_accuracy_drop < 0:
-        raise DataError(f"--max-accuracy-drop is in percentage points and must be >= 0, got {max_accuracy_drop}")
+    if max_accuracy_drop is not None and not (_finite(max_accuracy_drop) and max_accuracy_drop >= 0):
+        raise DataError(f"--max-accuracy-drop is in percentage points and must be >= 0 and finite, "
+                        f"got {max_accuracy_drop}")
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_gates(report: ParityReport, max_disagreement: float | None = None,

@@ -141,10 +141,10 @@ def baseline_accuracy(run: Path) -> float:
     return float(model.score(x_test, y_test))
 
 
-def run_once(folder: Path, runs: Path, seed: int) -> dict:
+def run_once(folder: Path, runs: Path, seed: int, extra: list[str] = ()) -> dict:
     out = runs / f"{folder.name}-seed{seed}"
     started = time.perf_counter()
-    done = edgecnn("train", str(folder), "--out", str(out), "--seed", str(seed), "--overwrite")
+    done = edgecnn("train", str(folder), "--out", str(out), "--seed", str(seed), "--overwrite", *extra)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"edgecnn train {folder} failed:\n{done.stderr[-2000:]}")
@@ -175,6 +175,7 @@ def main(argv=None) -> None:
     parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=sorted(TASKS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--keep", type=Path, help="keep folders and runs here (default: a temporary folder)")
+    parser.add_argument("--extra", default="", help="more `edgecnn train` options, e.g. '--patience 40' (default: none)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     work = args.keep or Path(tempfile.mkdtemp(prefix="edgecnn-small-"))
@@ -185,7 +186,7 @@ def main(argv=None) -> None:
             shutil.rmtree(folder, ignore_errors=True)
             TASKS[task](folder)
             for seed in args.seeds:
-                rows.append(run_once(folder, work / "runs", seed))
+                rows.append(run_once(folder, work / "runs", seed, args.extra.split()))
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     finally:
         if args.keep is None:

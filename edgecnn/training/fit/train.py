@@ -251,7 +251,12 @@ def _resumable_state(run: RunDir):
 
 
 def _check_not_inside(run: RunDir, root: Path) -> None:
-    if run.path.exists() and root.resolve().is_relative_to(run.path.resolve()):
+    """The run and the data must not contain each other: a run inside DATA reads as one more class next time."""
+    out, data = run.path.resolve(), root.resolve()
+    if out.is_relative_to(data):
+        raise RunDirError(f"--out {run.path} lies inside the data folder {root}, where the next 'edgecnn train' would "
+                          f"take it for a class of images; put the run outside {root}")
+    if run.path.exists() and data.is_relative_to(out):
         raise RunDirError(f"the data folder {root} lies inside --out {run.path}; put the run somewhere else")
 
 

@@ -193,3 +193,13 @@ def test_out_folder_that_is_not_a_run_is_refused(tmp_path):
     assert "is not empty and holds no edgecnn run (no recipe.yaml)" in result.output
     assert (tmp_path / "mine.txt").read_text() == "precious"
 
+
+def test_out_inside_the_data_folder_is_refused_before_anything_is_written(tmp_path):
+    from image_folders import make_folder
+
+    data = make_folder(tmp_path / "photos", per_class=5)
+    result = CliRunner().invoke(cli, ["train", str(data), "--out", str(data / "run"), "--size", "16"])
+    assert result.exit_code == 2, result.output
+    assert "lies inside the data folder" in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in data.iterdir()) == ["cat", "dog"]  # no run folder became a third "class"
+

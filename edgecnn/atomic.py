@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from edgecnn.errors import EdgecnnError
+from edgecnn.errors import EdgecnnError, environment_write_error
 
 
 def _check_parent(path: Path) -> None:
@@ -31,7 +31,10 @@ def atomic_path(target, suffix: str | None = None):
     target = Path(target)
     _check_parent(target)
     suffix = target.suffix if suffix is None else suffix
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
+    except OSError as exc:
+        raise (environment_write_error(exc, target) or exc) from None
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # writers such as Keras refuse to overwrite or expect to create the file themselves
@@ -40,6 +43,9 @@ def atomic_path(target, suffix: str | None = None):
         if not tmp.exists():
             raise EdgecnnError(f"internal: nothing was written for {target}")
         os.replace(tmp, target)
+    except OSError as exc:
+        # A full or read-only disk mid-write: one line naming the artifact; the finally removes the partial file.
+        raise (environment_write_error(exc, target) or exc) from None
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -5,6 +5,7 @@ Every message is one line that says what is wrong and how to fix it. The CLI pri
 """
 
 import difflib
+import errno
 
 
 class EdgecnnError(Exception):
@@ -35,6 +36,33 @@ class RuntimeUnavailable(EdgecnnError):
 
 class SourceError(EdgecnnError):
     """A camera, stream, video file or image folder that cannot be opened or read."""
+
+
+class WriteFailed(EdgecnnError):
+    """The disk is full, read-only or not ours: an artifact could not be written. Nothing half-written is kept."""
+
+    exit_code = 1
+
+
+# errno -> what the user can do about it. Other OS errors are bugs or input errors, not the environment.
+_WRITE_FIXES = {
+    errno.ENOSPC: "free some space there or choose another --out",
+    errno.EDQUOT: "free some of your disk quota or choose another --out",
+    errno.EROFS: "the file system is read-only: choose a writable --out",
+    errno.EACCES: "choose a folder you can write to (--out), or fix its permissions",
+    errno.EPERM: "choose a folder you can write to (--out), or fix its permissions",
+}
+
+
+def environment_write_error(exc: OSError, target=None, verb: str = "write") -> "WriteFailed | None":
+    """A one-line ``WriteFailed`` for a full, read-only or permission-denied path; None for other OS errors.
+
+    ``verb`` is "use" where the failing call may have been a read (the CLI's last net)."""
+    fix = _WRITE_FIXES.get(exc.errno)
+    if fix is None:
+        return None
+    where = target or exc.filename or "a file"
+    return WriteFailed(f"cannot {verb} {where}: {exc.strerror or errno.errorcode.get(exc.errno, exc.errno)}; {fix}")
 
 
 class GateFailed(EdgecnnError):

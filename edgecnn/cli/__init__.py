@@ -13,7 +13,7 @@ import importlib
 import click
 
 from edgecnn import __version__
-from edgecnn.errors import EXTRA_OF_MODULE, EdgecnnError, missing_extra
+from edgecnn.errors import EXTRA_OF_MODULE, EdgecnnError, environment_write_error, missing_extra
 
 # name -> (module under edgecnn.cli, attribute, one-line help shown by --help without importing it)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -64,6 +64,13 @@ class LazyGroup(click.Group):
             raise _UserError(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise _UserError("interrupted", 130) from None
+        except OSError as exc:
+            # The last net for writes outside edgecnn.atomic (OpenCV, TensorFlow, logs): a full,
+            # read-only or foreign folder is the user's to fix, not a traceback.
+            error = environment_write_error(exc, verb="use")
+            if error is None:
+                raise
+            raise _UserError(str(error), error.exit_code) from None
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.split(".")[0] in EXTRA_OF_MODULE:
                 raise _UserError(_missing_module_message(ctx.invoked_subcommand or "", exc.name), 2) from None

@@ -19,6 +19,7 @@ is bit-identical to the reference path (``prepare_*`` + ``quantize_input``).
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import cv2
@@ -47,10 +48,29 @@ def image_files(folder, *, recursive: bool = True, skip_hidden: bool = True) -> 
     """(sorted image files in ``folder``, number of other files). Hidden files and folders are skipped
     unless ``skip_hidden=False``."""
     folder = Path(folder)
-    found = folder.rglob("*") if recursive else folder.iterdir()
+    try:
+        found = list(_walk_files(folder) if recursive else folder.iterdir())
+    except PermissionError as exc:
+        # pathlib's rglob skips unreadable folders silently: a class folder with mode 000 would
+        # look empty ("has no images") when the real cause is that we may not read it.
+        where = exc.filename or folder
+        raise DataError(f"cannot read {where}: permission denied; make it readable "
+                        f"(chmod -R a+rX {where}) or run as a user who can read it") from None
     files = sorted(p for p in found if p.is_file() and not (skip_hidden and _is_hidden(p, folder)))
     images = [p for p in files if is_image_file(p)]
     return images, len(files) - len(images)
+
+
+def _raise_permission_error(error: OSError) -> None:
+    if isinstance(error, PermissionError):
+        raise error
+
+
+def _walk_files(folder: Path):
+    """Every entry below ``folder`` (symlinked folders not followed, like ``rglob``); unreadable folders raise."""
+    for parent, dirs, files in os.walk(folder, onerror=_raise_permission_error):
+        for name in dirs + files:
+            yield Path(parent, name)
 
 
 def _is_hidden(path: Path, top: Path) -> bool:

@@ -5,8 +5,6 @@ elsewhere the test skips and says why). Permission cases run with the effective 
 ``nobody``, because root may write anywhere and would never see the error a user sees.
 """
 
-import contextlib
-import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,46 +18,8 @@ from edgecnn.atomic import write_bytes
 from edgecnn.cli import cli
 from edgecnn.errors import DataError, WriteFailed
 from edgecnn.imagesets.folders import scan_folder
+from tests.fault_disks import as_nobody, fill, mounted_tmpfs
 from tests.tflite_models import write_model
-
-NOBODY = 65534
-
-
-@contextlib.contextmanager
-def mounted_tmpfs(options: str):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a size-limited tmpfs needs root")
-    where = Path(tempfile.mkdtemp(prefix="edgecnn-fault-"))
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
-    if done.returncode != 0:
-        where.rmdir()
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-        where.rmdir()
-
-
-@contextlib.contextmanager
-def as_nobody():
-    """Drop the effective uid for the block (root only); a non-root user is already bound by permissions."""
-    if os.geteuid() != 0:
-        yield
-        return
-    os.seteuid(NOBODY)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-
-
-def fill(folder: Path) -> None:
-    """Leave a tmpfs with no free block."""
-    with open(folder / "filler", "wb") as f, contextlib.suppress(OSError):
-        while True:
-            f.write(b"\0" * 65536)
-            f.flush()
 
 
 def test_full_disk_gives_one_line_and_leaves_no_partial_file():

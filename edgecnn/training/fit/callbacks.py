@@ -17,12 +17,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from edgecnn.atomic import write_json
-from edgecnn.errors import TrainingDiverged
+from edgecnn.errors import TrainingDiverged, WriteFailed
 from edgecnn.training.keras_compat import keras, tf
 
 STATE_FILE = "state.json"
@@ -101,13 +102,13 @@ class Checkpointer(keras.callbacks.Callback):
         if val_loss < self.state.best_val_loss:
             stale.append(self.state.best)
             self.state.best = f"best-{done}"
-            self._best_checkpoint.write(str(self.folder / self.state.best))
+            self._write(self._best_checkpoint, self.state.best)
             self.state.best_val_loss, self.state.best_epoch, self.state.wait = val_loss, done, 0
         else:
             self.state.wait += 1
         stale.append(self.state.last)
         self.state.last = f"last-{done}"
-        self._last_checkpoint.write(str(self.folder / self.state.last))
+        self._write(self._last_checkpoint, self.state.last)
         self.state.epoch = done
         if self.state.wait >= self.patience and done >= self.min_epochs:
             self.state.stopped_early = True
@@ -115,6 +116,18 @@ class Checkpointer(keras.callbacks.Callback):
         self.state.save(self.folder)
         for prefix in stale:
             self._delete(prefix)
+
+    def _write(self, checkpoint, prefix: str) -> None:
+        """Write one checkpoint; on a full or read-only disk remove TensorFlow's ``<prefix>_temp`` folder and say so."""
+        try:
+            checkpoint.write(str(self.folder / prefix))
+        except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError, tf.errors.UnknownError) as exc:
+            for leftover in self.folder.glob(f"{prefix}_temp*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+            self._delete(prefix)
+            reason = exc.message.splitlines()[0] if exc.message else type(exc).__name__
+            raise WriteFailed(f"cannot write checkpoint {self.folder / prefix}: {reason}; free some space there or "
+                              "choose another --out (the epochs already checkpointed are kept: --resume)") from None
 
     def _delete(self, prefix: str) -> None:
         if prefix:

@@ -107,4 +107,5 @@ def parity(reference, candidate, data, split, as_json, max_disagreement, max_acc
             click.echo(f"wrote {path}")
     if as_json and layers_text:
         click.echo(layers_text, err=True)
-    check_gates(report, max_disagreement, max_accuracy_drop)
+    for warning in check_gates(report, max_disagreement, max_accuracy_drop):
+        click.echo(f"warning: {warning}", err=True)

@@ -24,6 +24,8 @@ class ParityReport:
     disagreements: list[dict]
     data: str = ""
     notes: list[str] = dataclasses.field(default_factory=list)
+    intervals: dict = dataclasses.field(default_factory=dict)  # name -> Wilson 95% (low, high)
+    predicted_share: dict = dataclasses.field(default_factory=dict)  # reference/candidate/truth -> label, share
 
     @property
     def disagreement(self) -> float:
@@ -48,12 +50,14 @@ def format_report(report: ParityReport) -> str:
         f"data       {report.data}: {report.num_samples} images, {report.num_classes} classes",
     ]
     lines += [f"note       {note}" for note in report.notes]
-    rows = [("top-1 agreement", f"{report.top1_agreement:.2%}  ({len(report.disagreements)} disagree)")]
+    rows = [("top-1 agreement", f"{report.top1_agreement:.2%}  ({len(report.disagreements)} disagree)"
+                                f"{_interval(report, 'top1_agreement')}")]
     if report.top5_agreement is not None:
         rows.append(("top-5 agreement", f"{report.top5_agreement:.2%}"))
     rows += [("max abs error", f"{report.max_abs_error:.4f}"), ("mean abs error", f"{report.mean_abs_error:.5f}")]
     if report.accuracy_drop_pp is not None:
-        rows += [("reference accuracy", f"{ref['accuracy']:.2%}"), ("candidate accuracy", f"{cand['accuracy']:.2%}"),
+        rows += [("reference accuracy", f"{ref['accuracy']:.2%}{_interval(report, 'reference_accuracy')}"),
+                 ("candidate accuracy", f"{cand['accuracy']:.2%}{_interval(report, 'candidate_accuracy')}"),
                  ("accuracy drop", f"{report.accuracy_drop_pp:+.2f} pp")]
     width = max(len(name) for name, _ in rows)
     lines += [""] + [f"  {name:<{width}}  {value}" for name, value in rows]
@@ -73,3 +77,10 @@ def format_report(report: ParityReport) -> str:
         if more > 0:
             lines.append(f"    ... and {more} more")
     return "\n".join(lines)
+
+
+def _interval(report: ParityReport, name: str) -> str:
+    if name not in report.intervals:
+        return ""
+    low, high = report.intervals[name]
+    return f"  [95% CI {low:.1%} to {high:.1%}]"

@@ -81,7 +81,9 @@ def parity_post_check(*, max_disagreement: float | None = None, max_accuracy_dro
             "gates": {"max_disagreement": max_disagreement, "max_accuracy_drop": max_accuracy_drop},
             "report": str(saved),
         }
-        check_gates(report, max_disagreement, max_accuracy_drop)
+        for warning in check_gates(report, max_disagreement, max_accuracy_drop):
+            echo(f"warning: {warning}")
+            result.notes.append(warning)
         write_json(saved, report.to_dict())
         echo(f"wrote {saved}")
 

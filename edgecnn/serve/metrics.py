@@ -1,0 +1,55 @@
+"""The server's Prometheus metrics, in a registry of its own (not prometheus_client's global one).
+
+Names follow Prometheus conventions (``_total`` counters, ``_seconds`` histograms). The endpoint
+label is the route's path for known routes and ``other`` for anything else, so a client probing
+random URLs cannot grow the number of series without bound.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CONFIDENCE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+
+
+class ServeMetrics:
+    def __init__(self, labels: list[str], routes):
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.routes = frozenset(routes)
+        r = self.registry
+        self.requests = Counter("edgecnn_http_requests_total", "HTTP requests by endpoint and status code",
+                                ["endpoint", "method", "status"], registry=r)
+        self.latency = Histogram("edgecnn_http_request_duration_seconds", "HTTP request latency by endpoint and status",
+                                 ["endpoint", "status"], buckets=LATENCY_BUCKETS, registry=r)
+        self.in_flight = Gauge("edgecnn_http_requests_in_flight", "Classify requests being served now", registry=r)
+        self.images = Counter("edgecnn_classified_images_total", "Images classified through /v1/classify", registry=r)
+        self.predictions = Counter("edgecnn_predictions_total", "Top-1 predictions by class and origin",
+                                   ["label", "origin"], registry=r)
+        self.confidence = Histogram("edgecnn_prediction_confidence", "Top-1 score of each prediction",
+                                    ["origin"], buckets=CONFIDENCE_BUCKETS, registry=r)
+        self.inference = Histogram("edgecnn_inference_seconds", "Preprocess + invoke time of one image",
+                                   buckets=LATENCY_BUCKETS, registry=r)
+        self.frames = Counter("edgecnn_source_frames_total", "Frames classified from the attached --source",
+                              registry=r)
+        self.fps = Gauge("edgecnn_source_fps", "Frames per second from the attached --source (last second)",
+                         registry=r)
+        for label in labels:  # every class shows up at 0, so rate() works from the first scrape
+            for origin in ("request", "source"):
+                self.predictions.labels(label=label, origin=origin)
+
+    def endpoint(self, path: str) -> str:
+        return path if path in self.routes else "other"
+
+    def observe_request(self, path: str, method: str, status: int, seconds: float) -> None:
+        endpoint = self.endpoint(path)
+        self.requests.labels(endpoint=endpoint, method=method, status=str(status)).inc()
+        self.latency.labels(endpoint=endpoint, status=str(status)).observe(seconds)
+
+    def observe_prediction(self, label: str | None, score: float, origin: str) -> None:
+        self.predictions.labels(label=label if label is not None else "", origin=origin).inc()
+        self.confidence.labels(origin=origin).observe(score)
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

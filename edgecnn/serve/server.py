@@ -1,0 +1,56 @@
+"""Running the app with uvicorn: bind checks first, then serve until SIGTERM or Ctrl-C.
+
+On SIGTERM uvicorn stops accepting connections, lets the requests in flight finish (up to
+``drain_s``), and returns; the attached source is then stopped and the process exits 0, which is
+what systemd and container runtimes expect of a clean stop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import uvicorn
+
+from edgecnn.serve.app import Limits, build_app
+from edgecnn.serve.engine import ClassifierPool
+from edgecnn.serve.security import check_bind, read_token
+from edgecnn.serve.source import LiveSource
+
+
+@dataclasses.dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token_file: str | None = None
+    insecure: bool = False
+    source: str | None = None
+    workers: int = 1
+    threads: int | None = None
+    drain_s: float = 10.0
+    log_level: str = "warning"
+
+
+def serve(model_path, options: ServeOptions, limits: Limits, *, warn, info) -> None:
+    token = read_token(options.token_file, warn=warn) if options.token_file else None
+    check_bind(options.host, token, options.insecure, warn=warn)
+    pool = ClassifierPool(model_path, workers=options.workers, threads=options.threads)
+    for message in pool.warnings:
+        warn(message)
+    app, state = build_app(pool, limits=limits, token=token)
+    live = None
+    if options.source is not None:  # its own classifier: interpreters are not shared between threads
+        live = state.source = LiveSource(options.source, pool.new_classifier(), state.metrics, warn=warn)
+        live.start()
+    config = uvicorn.Config(app, host=options.host, port=options.port, log_level=options.log_level,
+                            timeout_graceful_shutdown=options.drain_s, server_header=False, lifespan="off")
+    info(f"serving {pool.id} on http://{_url_host(options.host)}:{options.port} "
+         f"({'token required' if token else 'no token'})")
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -7,7 +7,10 @@ what systemd and container runtimes expect of a clean stop.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import signal
+import threading
 
 import uvicorn
 
@@ -46,10 +49,26 @@ def serve(model_path, options: ServeOptions, limits: Limits, *, warn, info) -> N
     info(f"serving {pool.id} on http://{_url_host(options.host)}:{options.port} "
          f"({'token required' if token else 'no token'})")
     try:
-        uvicorn.Server(config).run()
+        with _sigterm_is_a_clean_stop():
+            uvicorn.Server(config).run()
     finally:
         if live is not None:
             live.stop()
+
+
+@contextlib.contextmanager
+def _sigterm_is_a_clean_stop():
+    """uvicorn drains on SIGTERM and then re-raises it to the handler that was there before; with
+    Python's default one that kills the process (exit -15) after a clean drain. A no-op handler
+    underneath turns it into a normal return, so the process exits 0."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _url_host(host: str) -> str:

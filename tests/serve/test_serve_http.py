@@ -1,0 +1,292 @@
+"""``edgecnn serve`` as a client sees it: a real server process on 127.0.0.1, real HTTP requests.
+
+Each answer is checked against what really happened: scores against ``edgecnn classify`` on the
+same files, metrics against the requests this test made, the exit code against the process's own.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+import uuid
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from prometheus_client.parser import text_string_to_metric_families
+from server_process import ServerProcess
+from tflite_models import write_model
+
+from edgecnn.cli import cli
+
+COLOURS = {"red": (230, 20, 20), "green": (30, 200, 40), "blue": (10, 40, 250), "grey": (128, 128, 128)}
+TOKEN = "s3cret-token-for-tests-0123456789"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve")
+    model = write_model(folder / "model.tflite", kind="int8")
+    rng = np.random.default_rng(0)
+    images = {}
+    for name, rgb in COLOURS.items():
+        noise = rng.integers(-15, 16, size=(40, 56, 3))
+        pixels = np.clip(np.array(rgb) + noise, 0, 255).astype(np.uint8)
+        for ext in (".jpg", ".png"):
+            path = folder / f"{name}{ext}"
+            cv2.imwrite(str(path), pixels[..., ::-1])
+            images[path.name] = path
+    return {"folder": folder, "model": model, "images": images}
+
+
+@pytest.fixture(scope="module")
+def server(files):
+    proc = ServerProcess(files["model"], "--max-body", "0.25", log_dir=files["folder"])
+    yield proc
+    assert proc.terminate() == 0, proc.output()
+
+
+def post_image(server, data: bytes, content_type="image/jpeg", path="/v1/classify", headers=None):
+    return server.request("POST", path, data, {"Content-Type": content_type, **(headers or {})})
+
+
+def multipart(parts: dict[str, bytes]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    chunks = []
+    for name, data in parts.items():
+        kind = "image/png" if name.endswith(".png") else "image/jpeg"
+        chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
+                      f"Content-Type: {kind}\r\n\r\n".encode() + data + b"\r\n")
+    return b"".join(chunks) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def cli_results(files) -> dict[str, dict]:
+    paths = [str(p) for p in files["images"].values()]
+    result = CliRunner().invoke(cli, ["classify", str(files["model"]), *paths, "--json", "--top-k", "3"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return {p.split("/")[-1]: {k: line[k] for k in ("label", "score", "top_k")} for line in lines
+            for p in [line["path"]]}
+
+
+def test_classify_agrees_with_the_classify_command(server, files):
+    expected = cli_results(files)
+    assert len(expected) == len(files["images"]) == 8
+    for name, path in files["images"].items():
+        kind = "image/png" if name.endswith(".png") else "image/jpeg"
+        status, _, body = post_image(server, path.read_bytes(), kind, "/v1/classify?top_k=3")
+        assert status == 200, body
+        answer = json.loads(body)
+        (result,) = answer["results"]
+        assert {k: result[k] for k in ("label", "score", "top_k")} == expected[name]
+        assert answer["model"].startswith("test-pool-fc@sha256:")
+        assert answer["latency_ms"] > 0 and result["latency_ms"] > 0
+    # The colours are told apart (the comparison above is not between two constant answers).
+    assert {expected[f"{c}.png"]["label"] for c in ("red", "green", "blue")} == {"red", "green", "blue"}
+
+
+def test_one_multipart_request_classifies_a_batch_in_order(server, files):
+    names = ["blue.png", "red.jpg", "green.png"]
+    body, kind = multipart({n: files["images"][n].read_bytes() for n in names})
+    status, _, data = post_image(server, body, kind, "/v1/classify?top_k=3")
+    assert status == 200, data
+    results = json.loads(data)["results"]
+    expected = cli_results(files)
+    assert [r["name"] for r in results] == names
+    assert [{k: r[k] for k in ("label", "score", "top_k")} for r in results] == [expected[n] for n in names]
+
+
+def png_header(width: int, height: int) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + chunk
+
+
+def bad_requests(files):
+    jpeg = files["images"]["red.jpg"].read_bytes()
+    cases = {
+        "truncated jpeg": (jpeg[: len(jpeg) // 2], "image/jpeg", 400),
+        "truncated png": (files["images"]["red.png"].read_bytes()[:40], "image/png", 400),
+        "zero bytes": (b"", "image/jpeg", 400),
+        "30000x30000 png header": (png_header(30000, 30000) + b"\x00" * 64, "image/png", 413),
+        "over the body limit": (jpeg + b"\x00" * (300 * 1024), "image/jpeg", 413),
+        "text as jpeg": (b"hello, not an image", "image/jpeg", 415),
+        "wrong content type": (jpeg, "text/plain", 415),
+        "no content type": (jpeg, "", 415),
+        "multipart without files": (b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--x--\r\n",
+                                    "multipart/form-data; boundary=x", 400),
+    }
+    assert list(cases) == BAD_CASES
+    return cases
+
+
+BAD_CASES = ["truncated jpeg", "truncated png", "zero bytes", "30000x30000 png header", "over the body limit",
+             "text as jpeg", "wrong content type", "no content type", "multipart without files"]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_gets_its_4xx_and_the_server_stays_up(server, files, case):
+    data, kind, expected = bad_requests(files)[case]
+    status, _, body = post_image(server, data, kind)
+    assert status == expected, body
+    assert json.loads(body)["error"]
+    status, _, body = post_image(server, files["images"]["green.png"].read_bytes(), "image/png")
+    assert status == 200 and json.loads(body)["results"][0]["label"] == "green"
+
+
+def test_a_bad_part_fails_the_whole_batch(server, files):
+    body, kind = multipart({"red.jpg": files["images"]["red.jpg"].read_bytes(), "bomb.png": png_header(30000, 30000)})
+    status, _, data = post_image(server, body, kind)
+    assert status == 413 and "bomb.png" in json.loads(data)["error"]
+
+
+def test_bad_top_k_is_400(server, files):
+    for value in ("0", "-1", "abc", "1000"):
+        status, _, _ = post_image(server, files["images"]["red.jpg"].read_bytes(), path=f"/v1/classify?top_k={value}")
+        assert status == 400, value
+
+
+def metric_samples(server) -> dict:
+    status, _, body = server.request("GET", "/metrics")
+    assert status == 200
+    samples = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def _get(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_count_the_requests_made(server, files):
+    before = metric_samples(server)
+    blue = files["images"]["blue.png"].read_bytes()
+    for _ in range(3):
+        assert post_image(server, blue, "image/png")[0] == 200
+    body, kind = multipart({"red.png": files["images"]["red.png"].read_bytes(), "blue.jpg": files["images"]["blue.jpg"].read_bytes()})
+    assert post_image(server, body, kind)[0] == 200
+    assert post_image(server, b"", "image/png")[0] == 400
+    assert post_image(server, blue, "text/plain")[0] == 415
+    after = metric_samples(server)
+
+    def delta(name, **labels):
+        return _get(after, name, **labels) - _get(before, name, **labels)
+
+    classify = {"endpoint": "/v1/classify", "method": "POST"}
+    assert delta("edgecnn_http_requests_total", status="200", **classify) == 4
+    assert delta("edgecnn_http_requests_total", status="400", **classify) == 1
+    assert delta("edgecnn_http_requests_total", status="415", **classify) == 1
+    assert delta("edgecnn_http_request_duration_seconds_count", endpoint="/v1/classify", status="200") == 4
+    assert delta("edgecnn_classified_images_total") == 5
+    assert delta("edgecnn_predictions_total", label="blue", origin="request") == 4
+    assert delta("edgecnn_predictions_total", label="red", origin="request") == 1
+    assert delta("edgecnn_prediction_confidence_count", origin="request") == 5
+    assert delta("edgecnn_prediction_confidence_bucket", origin="request", le="+Inf") == 5
+    # A probe of an unknown path is counted under one 'other' series, whatever the path.
+    server.request("GET", f"/no/such/{uuid.uuid4().hex}")
+    assert _get(metric_samples(server), "edgecnn_http_requests_total", endpoint="other", method="GET", status="404") >= 1
+
+
+def test_model_health_ready_and_openapi(server, files):
+    status, info = server.json("GET", "/v1/model")
+    assert status == 200 and info["labels"] == ["red", "green", "blue"]
+    assert info["input"] == {"height": 8, "width": 8, "channels": 3, "channel_order": "RGB", "dtype": "int8"}
+    assert server.json("GET", "/healthz") == (200, {"status": "alive"})
+    assert server.json("GET", "/readyz")[0] == 200
+    status, document = server.json("GET", "/openapi.json")
+    assert status == 200 and document["openapi"].startswith("3.")
+    served = {"/v1/classify", "/v1/model", "/healthz", "/readyz", "/metrics", "/openapi.json"}
+    assert set(document["paths"]) == served
+    for path in served - {"/v1/classify"}:
+        assert server.request("GET", path)[0] == 200, path
+
+
+@pytest.fixture(scope="module")
+def token_server(files):
+    token_file = files["folder"] / "token"
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    proc = ServerProcess(files["model"], "--token-file", token_file, log_dir=files["folder"])
+    yield proc
+    assert proc.terminate() == 0
+    assert TOKEN not in proc.output()  # never logged
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token-0123456789", f"Basic {TOKEN}", f"Bearer {TOKEN}x"])
+def test_missing_or_wrong_token_is_401(token_server, files, header):
+    headers = {"Authorization": header} if header else {}
+    jpeg = files["images"]["red.jpg"].read_bytes()
+    status, response_headers, body = post_image(token_server, jpeg, headers=headers)
+    assert status == 401 and response_headers.get("www-authenticate") == "Bearer"
+    assert TOKEN.encode() not in body
+    for path in ("/metrics", "/v1/model", "/readyz"):
+        assert token_server.request("GET", path, headers=headers)[0] == 401
+    assert token_server.request("GET", "/healthz")[0] == 200  # liveness needs no token
+    status, _, body = post_image(token_server, jpeg, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200 and json.loads(body)["results"][0]["label"] == "red"
+
+
+def start_slow_request(server, jpeg: bytes):
+    """A classify request whose body is only half sent: it stays in flight until ``finish`` is called."""
+    conn = server.connection()
+    conn.putrequest("POST", "/v1/classify")
+    conn.putheader("Content-Type", "image/jpeg")
+    conn.putheader("Content-Length", str(len(jpeg)))
+    conn.endheaders()
+    conn.send(jpeg[: len(jpeg) // 2])
+
+    def finish():
+        conn.send(jpeg[len(jpeg) // 2:])
+        response = conn.getresponse()
+        result = response.status, json.loads(response.read())
+        conn.close()
+        return result
+
+    return finish
+
+
+def test_full_server_answers_503_with_retry_after(files):
+    proc = ServerProcess(files["model"], "--max-concurrent", "1", log_dir=files["folder"])
+    try:
+        jpeg = files["images"]["blue.jpg"].read_bytes()
+        finish = start_slow_request(proc, jpeg)
+        time.sleep(0.3)  # let the server start reading the first body
+        status, headers, body = post_image(proc, jpeg)
+        assert status == 503 and headers.get("retry-after") == "1", body
+        status, answer = finish()
+        assert status == 200 and answer["results"][0]["label"] == "blue"
+        assert post_image(proc, jpeg)[0] == 200  # the slot is free again
+    finally:
+        assert proc.terminate() == 0
+
+
+def test_sigterm_drains_the_request_in_flight_and_exits_0(files):
+    proc = ServerProcess(files["model"], log_dir=files["folder"])
+    jpeg = files["images"]["green.jpg"].read_bytes()
+    finish = start_slow_request(proc, jpeg)
+    time.sleep(0.3)
+    proc.proc.send_signal(15)
+    time.sleep(0.3)
+    assert proc.proc.poll() is None  # still draining
+    status, answer = finish()
+    assert status == 200 and answer["results"][0]["label"] == "green"
+    assert proc.terminate() == 0, proc.output()
+
+
+def test_non_local_bind_needs_a_token_or_insecure(files):
+    result = CliRunner().invoke(cli, ["serve", str(files["model"]), "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: --host 0.0.0.0 accepts connections from other machines")
+    assert "Traceback" not in result.output
+
+
+def test_a_short_token_file_is_refused(files):
+    token_file = files["folder"] / "short-token"
+    token_file.write_text("abc\n")
+    result = CliRunner().invoke(cli, ["serve", str(files["model"]), "--token-file", str(token_file)])
+    assert result.exit_code == 2 and "at least 16 characters" in result.output

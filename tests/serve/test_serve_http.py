@@ -290,3 +290,55 @@ def test_a_short_token_file_is_refused(files):
     token_file.write_text("abc\n")
     result = CliRunner().invoke(cli, ["serve", str(files["model"]), "--token-file", str(token_file)])
     assert result.exit_code == 2 and "at least 16 characters" in result.output
+
+
+def write_clip(path, frames=20, size=(64, 48)):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, size)
+    assert writer.isOpened()
+    for i in range(frames):
+        frame = np.zeros((size[1], size[0], 3), np.uint8)
+        frame[..., 0] = 220  # BGR: blue
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_an_attached_source_feeds_metrics_and_readiness(files):
+    clip = write_clip(files["folder"] / "clip.avi")
+    proc = ServerProcess(files["model"], "--source", clip, log_dir=files["folder"])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.request("GET", "/readyz")[0] != 200:
+            time.sleep(0.1)
+        first = metric_samples(proc)
+        time.sleep(1.5)
+        second = metric_samples(proc)
+        status, ready = proc.json("GET", "/readyz")
+        assert status == 200 and ready["source"] == str(clip)
+        frames = _get(second, "edgecnn_source_frames_total") - _get(first, "edgecnn_source_frames_total")
+        # The clip plays in real time (20 fps) and loops: about 30 frames in 1.5 s (10..45 allows a busy machine).
+        assert 10 <= frames <= 45, frames
+        assert _get(second, "edgecnn_source_fps") > 0
+        assert _get(second, "edgecnn_predictions_total", label="blue", origin="source") >= frames
+        assert _get(second, "edgecnn_predictions_total", label="red", origin="source") == 0
+        # The API still answers beside the loop.
+        assert post_image(proc, files["images"]["red.jpg"].read_bytes())[0] == 200
+    finally:
+        assert proc.terminate() == 0, proc.output()
+
+
+def test_a_source_that_cannot_open_makes_readyz_503(files):
+    # No camera on these machines (docs/guide: VideoCapture(0) fails); index 7 is absent on a device too.
+    proc = ServerProcess(files["model"], "--source", "7", log_dir=files["folder"])
+    try:
+        status, ready = proc.json("GET", "/readyz")
+        assert status == 503 and "not delivering" in ready["reason"]
+        assert proc.request("GET", "/healthz")[0] == 200
+        assert post_image(proc, files["images"]["red.jpg"].read_bytes())[0] == 200
+    finally:
+        assert proc.terminate() == 0, proc.output()
+
+
+def test_a_missing_source_is_refused_before_serving(files):
+    result = CliRunner().invoke(cli, ["serve", str(files["model"]), "--source", str(files["folder"] / "nothing")])
+    assert result.exit_code == 2 and result.output.startswith("Error: unknown source"), result.output

@@ -22,9 +22,10 @@ from edgecnn.serve.images import decode_upload
 from edgecnn.serve.metrics import ServeMetrics
 from edgecnn.serve.middleware import MetricsMiddleware, TokenMiddleware
 from edgecnn.serve.openapi import openapi_document
+from edgecnn.serve.stream import stream
 from edgecnn.serve.uploads import read_body, uploads_of
 
-ROUTES = ("/v1/classify", "/v1/model", "/healthz", "/readyz", "/metrics", "/openapi.json")
+ROUTES = ("/v1/classify", "/v1/model", "/v1/stream.mjpg", "/healthz", "/readyz", "/metrics", "/openapi.json")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,7 @@ class ServeState:
         self.source = source
         self.metrics = ServeMetrics(pool.labels, ROUTES)
         self.in_flight = 0
+        self.stopping = lambda: False  # the server sets this to uvicorn's should_exit
 
 
 def _error(exc: RequestRejected) -> JSONResponse:
@@ -127,6 +129,7 @@ def build_app(pool, *, limits: Limits | None = None, token: str | None = None, s
     """The ASGI app: token check inside the metrics middleware, so refused requests are counted."""
     state = ServeState(pool, limits or Limits(), source)
     routes = [Route("/v1/classify", classify, methods=["POST"]), Route("/v1/model", model),
+              Route("/v1/stream.mjpg", stream),
               Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics),
               Route("/openapi.json", openapi)]
     app = Starlette(routes=routes)

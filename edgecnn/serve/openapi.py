@@ -49,6 +49,8 @@ def openapi_document(version: str) -> dict:
         "security": [{"bearer": []}, {}],
         "paths": {
             "/v1/classify": {"post": _CLASSIFY},
+            "/v1/stream.mjpg": _get("The annotated --source as MJPEG (404 without --source)",
+                                    "multipart/x-mixed-replace"),
             "/v1/model": _get("The model's id, labels, input and metadata"),
             "/healthz": _get("The process is alive (no token needed)"),
             "/readyz": _get("Model loaded (and the --source delivering frames, when one is attached); 503 if not"),

@@ -48,9 +48,11 @@ def serve(model_path, options: ServeOptions, limits: Limits, *, warn, info) -> N
                             timeout_graceful_shutdown=options.drain_s, server_header=False, lifespan="off")
     info(f"serving {pool.id} on http://{_url_host(options.host)}:{options.port} "
          f"({'token required' if token else 'no token'})")
+    server = uvicorn.Server(config)
+    state.stopping = lambda: server.should_exit  # ends open /v1/stream.mjpg viewers on SIGTERM
     try:
         with _sigterm_is_a_clean_stop():
-            uvicorn.Server(config).run()
+            server.run()
     finally:
         if live is not None:
             live.stop()

@@ -11,11 +11,15 @@ from __future__ import annotations
 import threading
 import time
 
+import cv2
+
 from edgecnn.runtime.live.loop import LoopOptions, StopFlag, run_loop
+from edgecnn.runtime.live.overlay import annotated
 from edgecnn.runtime.live.sources import parse_source
 
 # /readyz says "not ready" when the source has delivered no frame for this long.
 STALE_AFTER_S = 5.0
+JPEG_QUALITY = 80
 
 
 class MetricsOutput:
@@ -23,6 +27,11 @@ class MetricsOutput:
         self.metrics = metrics
         self.last_frame_at: float | None = None
         self.summary: dict | None = None
+        # /v1/stream.mjpg: frames are encoded only while someone watches; every viewer reads the same
+        # latest JPEG, so several viewers share one capture and one encode per frame.
+        self.viewers = 0
+        self.jpeg: bytes | None = None
+        self.jpeg_version = 0
 
     def write(self, result) -> bool:
         self.metrics.frames.inc()
@@ -30,6 +39,10 @@ class MetricsOutput:
         prediction = result.prediction
         self.metrics.observe_prediction(prediction.label, prediction.score, "source")
         self.last_frame_at = time.monotonic()
+        if self.viewers > 0:
+            ok, data = cv2.imencode(".jpg", annotated(result), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            if ok:
+                self.jpeg, self.jpeg_version = data.tobytes(), self.jpeg_version + 1
         return True
 
     def close(self, summary: dict) -> None:

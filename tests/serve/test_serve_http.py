@@ -200,10 +200,12 @@ def test_model_health_ready_and_openapi(server, files):
     assert server.json("GET", "/readyz")[0] == 200
     status, document = server.json("GET", "/openapi.json")
     assert status == 200 and document["openapi"].startswith("3.")
-    served = {"/v1/classify", "/v1/model", "/healthz", "/readyz", "/metrics", "/openapi.json"}
+    served = {"/v1/classify", "/v1/model", "/v1/stream.mjpg", "/healthz", "/readyz", "/metrics", "/openapi.json"}
     assert set(document["paths"]) == served
-    for path in served - {"/v1/classify"}:
+    for path in served - {"/v1/classify", "/v1/stream.mjpg"}:
         assert server.request("GET", path)[0] == 200, path
+    status, _, body = server.request("GET", "/v1/stream.mjpg")
+    assert status == 404 and b"--source" in body  # no source attached to this server
 
 
 @pytest.fixture(scope="module")
@@ -342,3 +344,46 @@ def test_a_source_that_cannot_open_makes_readyz_503(files):
 def test_a_missing_source_is_refused_before_serving(files):
     result = CliRunner().invoke(cli, ["serve", str(files["model"]), "--source", str(files["folder"] / "nothing")])
     assert result.exit_code == 2 and result.output.startswith("Error: unknown source"), result.output
+
+
+def read_mjpeg_frames(conn, count: int) -> list[np.ndarray]:
+    """``count`` JPEG parts of a multipart/x-mixed-replace stream, decoded."""
+    response = conn.getresponse()
+    assert response.status == 200
+    boundary = response.getheader("content-type").split("boundary=")[1].encode()
+    frames = []
+    while len(frames) < count:
+        line = response.fp.readline()
+        if line.strip() != b"--" + boundary:
+            continue
+        headers = {}
+        while (line := response.fp.readline().strip()):
+            key, _, value = line.decode().partition(":")
+            headers[key.lower()] = value.strip()
+        assert headers["content-type"] == "image/jpeg"
+        data = response.fp.read(int(headers["content-length"]))
+        frames.append(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+    return frames
+
+
+def test_stream_mjpg_shows_the_annotated_source_to_several_viewers(files):
+    clip = write_clip(files["folder"] / "clip-stream.avi")
+    proc = ServerProcess(files["model"], "--source", clip, log_dir=files["folder"])
+    try:
+        viewers = [proc.connection(timeout=10) for _ in range(2)]
+        for conn in viewers:
+            conn.request("GET", "/v1/stream.mjpg")
+        for conn in viewers:
+            frames = read_mjpeg_frames(conn, 3)
+            for frame in frames:
+                assert frame is not None and frame.shape == (48, 64, 3)
+                # The clip is blue (BGR 220, 0, 0); the overlay's text changes some pixels, not most.
+                blue = (frame[..., 0] > 150) & (frame[..., 2] < 100)
+                assert 0.5 < blue.mean() < 1.0, blue.mean()
+        started = time.monotonic()
+        assert proc.terminate() == 0, proc.output()  # open viewers do not hold up SIGTERM
+        assert time.monotonic() - started < 5.0
+    finally:
+        for conn in viewers:
+            conn.close()
+        proc.terminate()

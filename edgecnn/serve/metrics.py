@@ -8,15 +8,39 @@ random URLs cannot grow the number of series without bound.
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from edgecnn.runtime.profile.sysinfo import THERMAL_ZONE, THROTTLE_BITS, read_thermal_state
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 CONFIDENCE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 
 
+class ThermalCollector:
+    """SoC temperature and the Pi firmware's throttling flags, read at each scrape (the profiler's
+    readers). Series are left out where the machine has no thermal zone or no vcgencmd."""
+
+    def __init__(self, temperature_path=THERMAL_ZONE):
+        self.temperature_path = temperature_path
+
+    def collect(self):
+        state = read_thermal_state(self.temperature_path)
+        if state.temperature_c is not None:
+            yield GaugeMetricFamily("edgecnn_cpu_temperature_celsius", "SoC temperature", value=state.temperature_c)
+        if state.throttled_raw is not None:
+            family = GaugeMetricFamily("edgecnn_throttled", "Pi firmware throttling condition active now (1) or not",
+                                       labels=["condition"])
+            active = set(state.throttled_now)
+            for name in THROTTLE_BITS.values():
+                family.add_metric([name], 1.0 if name in active else 0.0)
+            yield family
+
+
 class ServeMetrics:
-    def __init__(self, labels: list[str], routes):
+    def __init__(self, labels: list[str], routes, *, temperature_path=THERMAL_ZONE):
         self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(ThermalCollector(temperature_path))
         self.routes = frozenset(routes)
         r = self.registry
         self.requests = Counter("edgecnn_http_requests_total", "HTTP requests by endpoint and status code",
@@ -33,6 +57,8 @@ class ServeMetrics:
                                    buckets=LATENCY_BUCKETS, registry=r)
         self.frames = Counter("edgecnn_source_frames_total", "Frames classified from the attached --source",
                               registry=r)
+        self.stages = Histogram("edgecnn_source_stage_seconds", "Time per loop stage of each --source frame",
+                                ["stage"], buckets=LATENCY_BUCKETS, registry=r)
         self.fps = Gauge("edgecnn_source_fps", "Frames per second from the attached --source (last second)",
                          registry=r)
         for label in labels:  # every class shows up at 0, so rate() works from the first scrape

@@ -36,6 +36,8 @@ class MetricsOutput:
     def write(self, result) -> bool:
         self.metrics.frames.inc()
         self.metrics.fps.set(result.fps)
+        for stage, ms in result.stages_ms.items():
+            self.metrics.stages.labels(stage=stage).observe(ms / 1e3)
         prediction = result.prediction
         self.metrics.observe_prediction(prediction.label, prediction.score, "source")
         self.last_frame_at = time.monotonic()

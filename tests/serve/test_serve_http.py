@@ -321,6 +321,9 @@ def test_an_attached_source_feeds_metrics_and_readiness(files):
         # The clip plays in real time (20 fps) and loops: about 30 frames in 1.5 s (10..45 allows a busy machine).
         assert 10 <= frames <= 45, frames
         assert _get(second, "edgecnn_source_fps") > 0
+        for stage in ("capture", "preprocess", "inference", "postprocess"):
+            count = _get(second, "edgecnn_source_stage_seconds_count", stage=stage)
+            assert count >= frames, (stage, count)
         assert _get(second, "edgecnn_predictions_total", label="blue", origin="source") >= frames
         assert _get(second, "edgecnn_predictions_total", label="red", origin="source") == 0
         # The API still answers beside the loop.

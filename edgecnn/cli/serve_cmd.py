@@ -26,14 +26,16 @@ import click
               help="Most images in one multipart request.")
 @click.option("--max-concurrent", type=click.IntRange(1, 1024), default=4, show_default=True,
               help="Classify requests served at once; more get 503 with Retry-After.")
+@click.option("--body-timeout", type=click.FloatRange(0, 3600, min_open=True), default=30.0, show_default=True,
+              help="Seconds a client may take to send a request body (then 408).")
 def serve(model, source, host, port, token_file, insecure, workers, threads, max_body_mb, max_pixels, max_images,
-          max_concurrent):
+          max_concurrent, body_timeout):
     """Serve MODEL.tflite over HTTP: POST /v1/classify, GET /v1/model, /healthz, /readyz, /metrics, /openapi.json."""
     from edgecnn.serve.app import Limits
     from edgecnn.serve.server import ServeOptions, serve as run_server
 
     limits = Limits(max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels, max_images=max_images,
-                    max_concurrent=max_concurrent)
+                    max_concurrent=max_concurrent, body_timeout_s=body_timeout)
     options = ServeOptions(host=host, port=port, token_file=token_file, insecure=insecure, source=source,
                            workers=workers, threads=threads)
     run_server(model, options, limits, warn=_warn, info=lambda message: click.echo(message, err=True))

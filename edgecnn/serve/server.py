@@ -20,6 +20,11 @@ from edgecnn.serve.security import check_bind, read_token
 from edgecnn.serve.source import LiveSource
 
 
+# Open connections + tasks beyond which uvicorn answers 503: bounds what slow clients (slowloris, which
+# uvicorn has no header-read timeout for) can hold, far above what a device serves at once.
+MAX_CONNECTIONS = 128
+
+
 @dataclasses.dataclass
 class ServeOptions:
     host: str = "127.0.0.1"
@@ -45,7 +50,8 @@ def serve(model_path, options: ServeOptions, limits: Limits, *, warn, info) -> N
         live = state.source = LiveSource(options.source, pool.new_classifier(), state.metrics, warn=warn)
         live.start()
     config = uvicorn.Config(app, host=options.host, port=options.port, log_level=options.log_level,
-                            timeout_graceful_shutdown=options.drain_s, server_header=False, lifespan="off")
+                            timeout_graceful_shutdown=options.drain_s, server_header=False, lifespan="off",
+                            limit_concurrency=MAX_CONNECTIONS)
     info(f"serving {pool.id} on http://{_url_host(options.host)}:{options.port} "
          f"({'token required' if token else 'no token'})")
     server = uvicorn.Server(config)

@@ -28,8 +28,11 @@ import click
               help="Classify requests served at once; more get 503 with Retry-After.")
 @click.option("--body-timeout", type=click.FloatRange(0, 3600, min_open=True), default=30.0, show_default=True,
               help="Seconds a client may take to send a request body (then 408).")
+@click.option("--drift-reference", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of held-out images (the test split): live predictions are compared with the model's "
+                   "outputs on it (PSI in /metrics, docs/serve.md).")
 def serve(model, source, host, port, token_file, insecure, workers, threads, max_body_mb, max_pixels, max_images,
-          max_concurrent, body_timeout):
+          max_concurrent, body_timeout, drift_reference):
     """Serve MODEL.tflite over HTTP: POST /v1/classify, GET /v1/model, /healthz, /readyz, /metrics, /openapi.json."""
     from edgecnn.serve.app import Limits
     from edgecnn.serve.server import ServeOptions, serve as run_server
@@ -37,7 +40,7 @@ def serve(model, source, host, port, token_file, insecure, workers, threads, max
     limits = Limits(max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels, max_images=max_images,
                     max_concurrent=max_concurrent, body_timeout_s=body_timeout)
     options = ServeOptions(host=host, port=port, token_file=token_file, insecure=insecure, source=source,
-                           workers=workers, threads=threads)
+                           drift_reference=drift_reference, workers=workers, threads=threads)
     run_server(model, options, limits, warn=_warn, info=lambda message: click.echo(message, err=True))
 
 

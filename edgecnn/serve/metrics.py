@@ -37,10 +37,29 @@ class ThermalCollector:
             yield family
 
 
+class DriftCollector:
+    """``edgecnn_drift_psi{distribution}``, computed at each scrape; absent without a reference or
+    while the live window is still too small."""
+
+    def __init__(self, metrics):
+        self.metrics = metrics
+
+    def collect(self):
+        scores = self.metrics.drift.scores() if self.metrics.drift is not None else None
+        if scores is not None:
+            family = GaugeMetricFamily("edgecnn_drift_psi", "Population stability index of live top-1 predictions "
+                                       "against the --drift-reference summary", labels=["distribution"])
+            for name, value in scores.items():
+                family.add_metric([name], value)
+            yield family
+
+
 class ServeMetrics:
     def __init__(self, labels: list[str], routes, *, temperature_path=THERMAL_ZONE):
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(ThermalCollector(temperature_path))
+        self.drift = None  # a drift.DriftMonitor when the server has a reference
+        self.registry.register(DriftCollector(self))
         self.routes = frozenset(routes)
         r = self.registry
         self.requests = Counter("edgecnn_http_requests_total", "HTTP requests by endpoint and status code",
@@ -76,6 +95,8 @@ class ServeMetrics:
     def observe_prediction(self, label: str | None, score: float, origin: str) -> None:
         self.predictions.labels(label=label if label is not None else "", origin=origin).inc()
         self.confidence.labels(origin=origin).observe(score)
+        if self.drift is not None:
+            self.drift.add(label, score)
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

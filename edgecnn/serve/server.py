@@ -14,7 +14,11 @@ import threading
 
 import uvicorn
 
+from edgecnn.errors import DataError
+from edgecnn.runtime.live.sources import find_images
+from edgecnn.runtime.preprocess import read_image
 from edgecnn.serve.app import Limits, build_app
+from edgecnn.serve.drift import DriftMonitor, summarize
 from edgecnn.serve.engine import ClassifierPool
 from edgecnn.serve.security import check_bind, read_token
 from edgecnn.serve.source import LiveSource
@@ -32,6 +36,7 @@ class ServeOptions:
     token_file: str | None = None
     insecure: bool = False
     source: str | None = None
+    drift_reference: str | None = None
     workers: int = 1
     threads: int | None = None
     drain_s: float = 10.0
@@ -45,6 +50,9 @@ def serve(model_path, options: ServeOptions, limits: Limits, *, warn, info) -> N
     for message in pool.warnings:
         warn(message)
     app, state = build_app(pool, limits=limits, token=token)
+    if options.drift_reference is not None:
+        state.metrics.drift = DriftMonitor(reference_summary(pool, options.drift_reference, warn), pool.labels,
+                                           warn=warn)
     live = None
     if options.source is not None:  # its own classifier: interpreters are not shared between threads
         live = state.source = LiveSource(options.source, pool.new_classifier(), state.metrics, warn=warn)
@@ -77,6 +85,24 @@ def _sigterm_is_a_clean_stop():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def reference_summary(pool, folder, warn):
+    """The drift reference: the model's top-1 outputs on every image under ``folder`` (held-out data)."""
+    images = find_images([folder])
+    indices, scores = [], []
+    for path in images:
+        try:
+            prediction = pool.classify(read_image(path), 1).prediction
+        except DataError as exc:
+            warn(f"drift reference: skipping {exc}")
+            continue
+        indices.append(pool.labels.index(prediction["label"]))
+        scores.append(prediction["score"])
+    if len(indices) < 50:
+        raise DataError(f"--drift-reference {folder} has {len(indices)} readable images; give at least 50 "
+                        "held-out images (the test split) so the reference distribution means something")
+    return summarize(indices, scores, len(pool.labels))
 
 
 def _url_host(host: str) -> str:

@@ -10,7 +10,10 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
@@ -75,3 +78,27 @@ class ServerProcess:
                 self.proc.kill()
                 self.proc.wait()
             self._log_file.close()
+
+
+def multipart(parts: dict[str, bytes]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    chunks = []
+    for name, data in parts.items():
+        kind = "image/png" if name.endswith(".png") else "image/jpeg"
+        chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
+                      f"Content-Type: {kind}\r\n\r\n".encode() + data + b"\r\n")
+    return b"".join(chunks) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def metric_samples(server) -> dict:
+    status, _, body = server.request("GET", "/metrics")
+    assert status == 200
+    samples = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def _get(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)

@@ -16,8 +16,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from prometheus_client.parser import text_string_to_metric_families
-from server_process import ServerProcess
+from server_process import ServerProcess, _get, metric_samples, multipart
 from tflite_models import write_model
 
 from edgecnn.cli import cli
@@ -51,16 +50,6 @@ def server(files):
 
 def post_image(server, data: bytes, content_type="image/jpeg", path="/v1/classify", headers=None):
     return server.request("POST", path, data, {"Content-Type": content_type, **(headers or {})})
-
-
-def multipart(parts: dict[str, bytes]) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    chunks = []
-    for name, data in parts.items():
-        kind = "image/png" if name.endswith(".png") else "image/jpeg"
-        chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
-                      f"Content-Type: {kind}\r\n\r\n".encode() + data + b"\r\n")
-    return b"".join(chunks) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def cli_results(files) -> dict[str, dict]:
@@ -147,20 +136,6 @@ def test_bad_top_k_is_400(server, files):
     for value in ("0", "-1", "abc", "1000"):
         status, _, _ = post_image(server, files["images"]["red.jpg"].read_bytes(), path=f"/v1/classify?top_k={value}")
         assert status == 400, value
-
-
-def metric_samples(server) -> dict:
-    status, _, body = server.request("GET", "/metrics")
-    assert status == 200
-    samples = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def _get(samples, name, **labels):
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_metrics_count_the_requests_made(server, files):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import struct
+import subprocess
+import sys
 import time
 import uuid
 import zlib
@@ -423,3 +425,22 @@ def test_fuzzed_requests_never_get_a_5xx_and_the_server_stays_up(server, files):
     assert server.request("GET", "/healthz")[0] == 200
     assert _get(metric_samples(server), "edgecnn_http_requests_total", endpoint="/v1/classify", method="POST",
                 status="500") == 0
+
+
+def run_cli_process(*args, block=()):
+    code = "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in block) + \
+           "from edgecnn.cli import main\nmain()"
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def test_without_the_serve_extra_the_error_names_it(files):
+    proc = run_cli_process("serve", files["model"], block=("starlette", "uvicorn"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert 'pip install "edgecnn[serve]"' in proc.stderr
+
+
+def test_a_missing_model_is_one_line(files):
+    proc = run_cli_process("serve", files["folder"] / "nope.tflite")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("Error: ") and len(proc.stderr.strip().splitlines()) == 1

@@ -65,6 +65,15 @@ def environment_write_error(exc: OSError, target=None, verb: str = "write") -> "
     return WriteFailed(f"cannot {verb} {where}: {exc.strerror or errno.errorcode.get(exc.errno, exc.errno)}; {fix}")
 
 
+class RequestRejected(EdgecnnError):
+    """An HTTP request to ``edgecnn serve`` that cannot be served as sent; ``status`` is its 4xx/5xx code."""
+
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+
+
 class GateFailed(EdgecnnError):
     """A parity gate (disagreement, accuracy drop) was exceeded. Distinct exit code for CI."""
 
@@ -92,6 +101,7 @@ EXTRA_OF_MODULE = {
     "cv2": "device", "ai_edge_litert": "device", "psutil": "device",
     "tensorflow": "train", "tf_keras": "train", "tensorflow_model_optimization": "train",
     "sklearn": "train", "matplotlib": "train", "tqdm": "train",
+    "starlette": "serve", "uvicorn": "serve", "prometheus_client": "serve", "python_multipart": "serve",
 }
 
 

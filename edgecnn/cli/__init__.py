@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "parity": ("parity_cmd", "parity", "Check that a quantized model agrees with its float original."),
     "run": ("run_cmd", "run", "Live classifier on a camera, stream, video file or image folder."),
     "classify": ("run_cmd", "classify", "Classify still images or folders of images."),
+    "serve": ("serve_cmd", "serve", "Serve a .tflite model over HTTP with metrics and health checks."),
     "doctor": ("doctor_cmd", "doctor", "Show the runtime, OpenCV, delegates and camera backends found."),
     "profile": ("profile_cmds", "profile", "Measure a .tflite model's latency and memory on this device."),
     "compare": ("profile_cmds", "compare", "Tabulate profile reports from several devices side by side."),

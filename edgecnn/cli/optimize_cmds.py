@@ -147,8 +147,10 @@ def post_export_check(*, parity: bool = True, as_json: bool = False, **gate_opti
 @click.option("--no-parity", is_flag=True,
               help="Skip the parity check that follows every quantized export of a run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export result as JSON.")
+@click.option("--format", "out_format", type=click.Choice(["tflite", "savedmodel"]), default="tflite", show_default=True,
+              help="savedmodel: the float model as a TensorFlow SavedModel folder for TF Serving (docs/serve.md).")
 def export(source, quantize, io, target, out, calibration_data, labels_file, start, mean, std, channel_order,
-           max_disagreement, max_accuracy_drop, no_parity, as_json):
+           max_disagreement, max_accuracy_drop, no_parity, as_json, out_format):
     """Export a run or a .keras model to .tflite, with labels and preprocessing inside the file.
 
     Every quantized export of a run is then checked against the run's float model on its test split
@@ -156,6 +158,12 @@ def export(source, quantize, io, target, out, calibration_data, labels_file, sta
     """
     from pathlib import Path
 
+    if out_format == "savedmodel":
+        from edgecnn.errors import RecipeError
+
+        if quantize not in (None, "none", "fp32") or target != "cpu":
+            raise RecipeError("--format savedmodel writes the float model for TF Serving; drop --quantize/--target")
+        return _export_savedmodel(source, out, as_json)
     from edgecnn.training.export.exporter import ExportOptions, summary_lines
     from edgecnn.training.export.exporter import export as run_export
     from edgecnn.training.export.parity_gate import check_export_gate_options
@@ -175,3 +183,13 @@ def export(source, quantize, io, target, out, calibration_data, labels_file, sta
         return
     for line in summary_lines(result):
         click.echo(line)
+
+
+def _export_savedmodel(source, out, as_json):
+    from edgecnn.training.export.savedmodel import SIGNATURE, export_savedmodel
+
+    path = export_savedmodel(source, out)
+    if as_json:
+        _echo_json({"format": "savedmodel", "path": str(path), "signature": SIGNATURE})
+    else:
+        click.echo(f"wrote {path} (SavedModel, signature {SIGNATURE}: uint8 image -> float32 scores)")

@@ -89,10 +89,17 @@ def read_image(path) -> np.ndarray:
         buffer = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise DataError(f"cannot read image {path}: {exc.strerror or exc}; check the path and permissions") from None
+    return decode_image(buffer, name=str(path))
+
+
+def decode_image(buffer, name="image") -> np.ndarray:
+    """Encoded image bytes (a bytes object or a uint8 array) as HxWx3 uint8 RGB, exactly as ``read_image``
+    decodes a file. Raises DataError for an empty or undecodable buffer."""
+    buffer = np.frombuffer(buffer, dtype=np.uint8) if isinstance(buffer, (bytes, bytearray, memoryview)) else buffer
     image = cv2.imdecode(buffer, _IMREAD_FLAGS) if buffer.size else None
     if image is None:
-        raise DataError(f"cannot decode image {path}: not an image OpenCV can read, or the file is corrupt")
-    return to_rgb_uint8(image, name=str(path))
+        raise DataError(f"cannot decode image {name}: not an image OpenCV can read, or the file is corrupt")
+    return to_rgb_uint8(image, name=name)
 
 
 def to_rgb_uint8(image: np.ndarray, name="image") -> np.ndarray:

@@ -1,0 +1,120 @@
+"""Inline or pipelined: which way the loop runs its stages, from their measured times.
+
+The stages fall into three groups that can run in parallel: capture (read + decode), work
+(preprocess + inference + postprocess) and output. Inline, one thread runs them one after the
+other, so a frame costs their sum (live sources keep their capture thread in both modes, for the
+newest-frame policy, so inline costs ``max(capture, work + output)`` there). Pipelined, each group
+has its thread, so a frame costs the slowest group, but never less than the CPU work spread over
+the cores, plus a thread hand-off per extra boundary.
+
+Hand-offs are a wake-up of a sleeping thread through a condition variable, with the GIL changing
+hands: ``HANDOFF_MS`` is what one costs in throughput (see docs/device.md, "Inline or pipelined").
+The loop pipelines only when that estimate is at least ``MARGIN`` faster than inline, so noise
+in a few probe frames does not buy a mode whose gain is within measurement error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+MODES = ("auto", "inline", "pipeline")
+HANDOFF_MS = 0.12  # throughput cost of one hand-off per frame (2-core VM: 0.1-0.2 ms; see the docs)
+MARGIN = 0.15  # the pipeline must be estimated this much faster than inline to be chosen
+SKIP_FRAMES = 3  # first frames (first invoke, caches) are not representative
+PROBE_FRAMES = 30  # frames averaged per decision
+RECHECK_FRAMES = 600  # inline runs re-decide this often (the scene, the load, thermal throttling change)
+_WORK = ("preprocess", "inference", "postprocess")
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclasses.dataclass
+class Decision:
+    mode: str  # "inline" | "pipeline"
+    reason: str
+    inline_ms: float | None = None  # estimated time per frame, each way
+    pipeline_ms: float | None = None
+
+
+def decide(wall_ms: dict, cpu_ms: dict, *, live: bool, cores: int) -> Decision:
+    """The mode for these mean stage times (wall and this thread's CPU, ms per frame)."""
+    capture, output = wall_ms.get("capture", 0.0), wall_ms.get("output", 0.0)
+    work = sum(wall_ms.get(stage, 0.0) for stage in _WORK)
+    cpu = sum(cpu_ms.values())
+    if live:  # capture already has its thread: pipelining only splits work from output
+        inline = max(capture, work + output)
+        pipeline = max(capture, work, output, cpu / max(cores - 1, 1)) + HANDOFF_MS
+        groups = f"capture {capture:.2f} in its own thread, work {work:.2f} + output {output:.2f} ms"
+    else:
+        inline = capture + work + output
+        pipeline = max(capture, work, output, cpu / cores) + 2 * HANDOFF_MS
+        groups = f"capture {capture:.2f} + work {work:.2f} + output {output:.2f} ms"
+    estimate = f"{groups}: inline {inline:.2f} ms/frame, pipelined about {pipeline:.2f} on {cores} core(s)"
+    if pipeline < (1 - MARGIN) * inline:
+        return Decision("pipeline", f"stages heavy enough to overlap ({estimate})", inline, pipeline)
+    return Decision("inline", f"hand-offs would cost more than overlapping saves ({estimate})", inline, pipeline)
+
+
+class ModeChooser:
+    """Collects stage times over probe windows of an inline run and says when to pipeline.
+
+    Windows: frames SKIP_FRAMES .. SKIP_FRAMES + PROBE_FRAMES, then the last PROBE_FRAMES of
+    every RECHECK_FRAMES. A forced mode (``inline``/``pipeline``) never changes.
+    """
+
+    def __init__(self, mode: str = "auto", *, live: bool, cores: int | None = None):
+        self.forced = mode != "auto"
+        self.live, self.cores = live, cores or usable_cores()
+        self.decisions = 0
+        self.decision = Decision(mode, f"asked for ({mode})") if self.forced else \
+            Decision("inline", "measuring the stages over the first frames")
+        self._seen = 0
+        self._wall: dict = {}
+        self._cpu: dict = {}
+        self._in_window = 0
+
+    @property
+    def mode(self) -> str:
+        return self.decision.mode
+
+    def probing(self) -> bool:
+        """Whether the next frame falls in a probe window (then its CPU times are wanted too)."""
+        if self.forced:
+            return False
+        n = self._seen
+        if n < SKIP_FRAMES + PROBE_FRAMES:
+            return n >= SKIP_FRAMES
+        return n % RECHECK_FRAMES >= RECHECK_FRAMES - PROBE_FRAMES
+
+    def observe(self, wall_ms: dict, cpu_ms: dict | None) -> str:
+        """Record one frame's stage times; returns the mode to run the next frame in."""
+        if cpu_ms is not None:
+            for stage, ms in wall_ms.items():
+                self._wall[stage] = self._wall.get(stage, 0.0) + ms
+            for stage, ms in cpu_ms.items():
+                self._cpu[stage] = self._cpu.get(stage, 0.0) + ms
+            self._in_window += 1
+            if self._in_window == PROBE_FRAMES:
+                self._decide()
+        self._seen += 1
+        return self.mode
+
+    def _decide(self) -> None:
+        n = self._in_window
+        self.decision = decide({k: v / n for k, v in self._wall.items()}, {k: v / n for k, v in self._cpu.items()},
+                               live=self.live, cores=self.cores)
+        self.decision.reason += f" after {self._seen + 1} frames"
+        self.decisions += 1
+        self._wall, self._cpu, self._in_window = {}, {}, 0
+
+    def summary(self) -> dict:
+        d = self.decision
+        return {"mode": d.mode, "mode_reason": d.reason,
+                "mode_estimate_ms": None if d.inline_ms is None else
+                {"inline": round(d.inline_ms, 4), "pipeline": round(d.pipeline_ms, 4)}}

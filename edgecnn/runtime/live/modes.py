@@ -64,8 +64,8 @@ def decide(wall_ms: dict, cpu_ms: dict, *, live: bool, cores: int) -> Decision:
 class ModeChooser:
     """Collects stage times over probe windows of an inline run and says when to pipeline.
 
-    Windows: frames SKIP_FRAMES .. SKIP_FRAMES + PROBE_FRAMES, then the last PROBE_FRAMES of
-    every RECHECK_FRAMES. A forced mode (``inline``/``pipeline``) never changes.
+    Windows: PROBE_FRAMES frames after the first SKIP_FRAMES, then PROBE_FRAMES frames ending
+    RECHECK_FRAMES after the previous decision. A forced mode (``inline``/``pipeline``) never changes.
     """
 
     def __init__(self, mode: str = "auto", *, live: bool, cores: int | None = None):
@@ -78,6 +78,7 @@ class ModeChooser:
         self._wall: dict = {}
         self._cpu: dict = {}
         self._in_window = 0
+        self._window_start = SKIP_FRAMES
 
     @property
     def mode(self) -> str:
@@ -85,12 +86,7 @@ class ModeChooser:
 
     def probing(self) -> bool:
         """Whether the next frame falls in a probe window (then its CPU times are wanted too)."""
-        if self.forced:
-            return False
-        n = self._seen
-        if n < SKIP_FRAMES + PROBE_FRAMES:
-            return n >= SKIP_FRAMES
-        return n % RECHECK_FRAMES >= RECHECK_FRAMES - PROBE_FRAMES
+        return not self.forced and self._seen >= self._window_start
 
     def observe(self, wall_ms: dict, cpu_ms: dict | None) -> str:
         """Record one frame's stage times; returns the mode to run the next frame in."""
@@ -112,6 +108,7 @@ class ModeChooser:
         self.decision.reason += f" after {self._seen + 1} frames"
         self.decisions += 1
         self._wall, self._cpu, self._in_window = {}, {}, 0
+        self._window_start = self._seen + 1 + RECHECK_FRAMES - PROBE_FRAMES
 
     def summary(self) -> dict:
         d = self.decision

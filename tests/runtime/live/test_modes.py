@@ -59,6 +59,14 @@ class Collect:
         self.summary = summary
 
 
+@pytest.fixture
+def steady_handoffs(monkeypatch):
+    """An idle machine (no other load, hand-offs of 0.2 ms), so a busy test machine cannot flip a
+    choice that these tests check for stage costs; the load rule and the ping-pong are tested below."""
+    monkeypatch.setattr(modes, "measure_handoff_ms", lambda: 0.2)
+    monkeypatch.setattr(modes, "other_load", lambda: 0.0)
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return write_model(tmp_path_factory.mktemp("m") / "int8.tflite", kind="int8")
@@ -82,7 +90,7 @@ def _in_order_and_correct(out, source, count):
     assert [r.prediction.label for r in out.results] == [LABELS[source.colour_index(i)] for i in range(count)]
 
 
-def test_light_stages_run_inline_and_keep_every_frame(model):
+def test_light_stages_run_inline_and_keep_every_frame(model, steady_handoffs):
     source = SlowSource(0, live=False, count=80, period=3)
     summary, out = _run(model, source)
     assert summary["mode"] == "inline" and "hand-offs would cost more" in summary["mode_reason"]
@@ -91,7 +99,7 @@ def test_light_stages_run_inline_and_keep_every_frame(model):
     assert "ran inline: " in format_summary(summary)
 
 
-def test_heavy_stages_pipeline_and_keep_every_frame_in_order(model):
+def test_heavy_stages_pipeline_and_keep_every_frame_in_order(model, steady_handoffs):
     source = SlowSource(6, live=False, count=60, period=3)
     summary, out = _run(model, source, invoke_ms=6)
     assert summary["mode"] == "pipeline" and "heavy enough" in summary["mode_reason"]
@@ -120,7 +128,7 @@ def test_the_chosen_mode_is_the_faster_one_for_heavy_stages(model):
     assert fps["pipeline"] > 1.4 * fps["inline"]
 
 
-def test_an_inline_run_switches_when_the_stages_get_heavy(model, monkeypatch):
+def test_an_inline_run_switches_when_the_stages_get_heavy(model, steady_handoffs, monkeypatch):
     monkeypatch.setattr(modes, "RECHECK_FRAMES", 60)
     source = SlowSource(5, slow_from=35, live=False, count=120, period=4)
     summary, out = _run(model, source, invoke_ms=5)
@@ -130,7 +138,7 @@ def test_an_inline_run_switches_when_the_stages_get_heavy(model, monkeypatch):
 
 
 @pytest.mark.parametrize("output_ms,expected", [(0.0, "inline"), (6.0, "pipeline")])
-def test_live_sources_keep_the_newest_frame_policy_in_both_modes(model, output_ms, expected):
+def test_live_sources_keep_the_newest_frame_policy_in_both_modes(model, steady_handoffs, output_ms, expected):
     # A 1000 FPS camera and a 6 ms model: most frames are dropped; the ones processed are fresh.
     source = SyntheticSource(fps=1000)
     summary, out = _run(model, source, invoke_ms=6, output_ms=output_ms, max_frames=45)
@@ -149,7 +157,22 @@ def test_decide_weighs_the_overlap_against_the_hand_offs():
     assert light.mode == "inline" and light.inline_ms == pytest.approx(0.32)
     heavy = modes.decide({"capture": 5.0, "inference": 20.0, "output": 0.1}, {}, live=False, cores=4)
     assert heavy.mode == "pipeline" and heavy.pipeline_ms == pytest.approx(20.0 + 2 * modes.HANDOFF_MS)
+    # A machine so busy that a woken thread waits 10 ms for a core: overlapping no longer pays.
+    assert modes.decide({"capture": 5.0, "inference": 20.0}, {}, live=False, cores=4, handoff_ms=10).mode == "inline"
+    # Other processes keep all but one core busy: threads would only queue for it.
+    busy = modes.decide({"capture": 5.0, "inference": 20.0}, {}, live=False, cores=4, load=3.2)
+    assert busy.mode == "inline" and "no idle core" in busy.reason
     # All CPU, one core: nothing can overlap, whatever the stages.
     one_core = modes.decide({"capture": 5.0, "inference": 5.0}, {"capture": 5.0, "inference": 5.0}, live=False,
                             cores=1)
     assert one_core.mode == "inline"
+
+
+def test_handoff_probe_measures_a_round_trip_and_leaves_no_thread():
+    import threading
+
+    started = time.perf_counter()
+    one_way = modes.measure_handoff_ms(trips=16)
+    elapsed_ms = (time.perf_counter() - started) * 1e3
+    assert 0 < one_way and 2 * one_way * 16 <= elapsed_ms * 1.5  # the median trip fits in the time it took
+    assert not [t for t in threading.enumerate() if t.name == "edgecnn-handoff-probe"]

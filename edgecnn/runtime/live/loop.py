@@ -122,7 +122,8 @@ class StageWorker(threading.Thread):
 def _run_steps(work: Work, steps, cpu_ms: dict | None = None) -> None:
     """Run and time each step; ``cpu_ms`` (when given) also gets each step's CPU time in this thread."""
     for stage, step in steps:
-        started, cpu = time.perf_counter(), time.thread_time() if cpu_ms is not None else 0.0
+        cpu = time.thread_time() if cpu_ms is not None else 0.0
+        started = time.perf_counter()
         step(work)
         work.stages_ms[stage] = (time.perf_counter() - started) * 1e3
         if cpu_ms is not None:
@@ -231,8 +232,9 @@ def _run_inline(next_frame, steps, outputs, options: LoopOptions, stop: StopFlag
                 chooser: ModeChooser, *, live: bool) -> None:
     """Every stage in this thread, frame after frame, until the run ends or the chooser says pipeline."""
     while chooser.mode == "inline" and not stop.is_set():
+        # CPU times (a system call each) only in probe windows: outside them the loop is the naive one.
         cpu_ms = {} if chooser.probing() else None
-        cpu = time.thread_time()
+        cpu = time.thread_time() if cpu_ms is not None else 0.0
         frame = next_frame()
         if frame is None or frame is END:
             return
@@ -240,7 +242,7 @@ def _run_inline(next_frame, steps, outputs, options: LoopOptions, stop: StopFlag
             cpu_ms["capture"] = (time.thread_time() - cpu) * 1e3
         work = Work(frame=frame)
         _run_steps(work, steps, cpu_ms)
-        cpu = time.thread_time()
+        cpu = time.thread_time() if cpu_ms is not None else 0.0
         keep_going = _deliver(work, outputs, options, stop, stats)
         if cpu_ms is not None:
             cpu_ms["output"] = (time.thread_time() - cpu) * 1e3

@@ -40,11 +40,12 @@ RECHECK_FRAMES = 600  # inline runs re-decide this often (the scene, the load, t
 _WORK = ("preprocess", "inference", "postprocess")
 
 
-def other_load() -> float:
-    """Runnable processes besides this loop (1-minute load average minus the loop's own thread)."""
+def other_load(own_cores: float = 1.0) -> float:
+    """Cores other processes keep busy: the 1-minute load average minus the cores this process
+    used (its CPU time over wall time in the probe window, interpreter threads included)."""
     try:
-        return max(0.0, os.getloadavg()[0] - 1.0)
-    except OSError:  # not available on this platform
+        return max(0.0, os.getloadavg()[0] - own_cores)
+    except (OSError, AttributeError):  # not available on this platform
         return 0.0
 
 
@@ -132,6 +133,7 @@ class ModeChooser:
         self._cpu: dict = {}
         self._in_window = 0
         self._window_start = SKIP_FRAMES
+        self._window_started = (0.0, 0.0)  # perf_counter, process_time at the window's first frame
 
     @property
     def mode(self) -> str:
@@ -144,6 +146,8 @@ class ModeChooser:
     def observe(self, wall_ms: dict, cpu_ms: dict | None) -> str:
         """Record one frame's stage times; returns the mode to run the next frame in."""
         if cpu_ms is not None:
+            if self._in_window == 0:
+                self._window_started = (time.perf_counter(), time.process_time())
             for stage, ms in wall_ms.items():
                 self._wall[stage] = self._wall.get(stage, 0.0) + ms
             for stage, ms in cpu_ms.items():
@@ -156,9 +160,11 @@ class ModeChooser:
 
     def _decide(self) -> None:
         n = self._in_window
+        wall0, cpu0 = self._window_started
+        own_cores = (time.process_time() - cpu0) / max(time.perf_counter() - wall0, 1e-9)
         handoff = max(HANDOFF_MS, (self._handoff_ms or measure_handoff_ms)())
         self.decision = decide({k: v / n for k, v in self._wall.items()}, {k: v / n for k, v in self._cpu.items()},
-                               live=self.live, cores=self.cores, handoff_ms=handoff, load=other_load())
+                               live=self.live, cores=self.cores, handoff_ms=handoff, load=other_load(own_cores))
         self.decision.reason += f" after {self._seen + 1} frames"
         self.decisions += 1
         self._wall, self._cpu, self._in_window = {}, {}, 0

@@ -64,7 +64,7 @@ def steady_handoffs(monkeypatch):
     """An idle machine (no other load, hand-offs of 0.2 ms), so a busy test machine cannot flip a
     choice that these tests check for stage costs; the load rule and the ping-pong are tested below."""
     monkeypatch.setattr(modes, "measure_handoff_ms", lambda: 0.2)
-    monkeypatch.setattr(modes, "other_load", lambda: 0.0)
+    monkeypatch.setattr(modes, "other_load", lambda own_cores: 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -118,12 +118,13 @@ def test_forced_modes_keep_every_recorded_frame_in_order(model, mode):
 
 
 def test_the_chosen_mode_is_the_faster_one_for_heavy_stages(model):
-    # Capture 6 ms and invoke 6 ms: inline takes their sum per frame, pipelined the larger one.
+    # Capture 15 ms and invoke 15 ms: inline takes their sum per frame, pipelined the larger one.
+    # Costs this large keep the scheduler's wake-up delays (several ms at load 10 on 2 cores) small beside them.
     fps = {}
     for mode in ("inline", "pipeline"):
-        summary, _ = _run(model, SlowSource(6, live=False, count=40), invoke_ms=6, mode=mode)
+        summary, _ = _run(model, SlowSource(15, live=False, count=30), invoke_ms=15, mode=mode)
         fps[mode] = summary["fps"]
-    # Expected ratio about 2 (12 vs 6 ms); measured 1.98-2.05 in 4 runs here (load 1.8 on 2 cores). 1.4 leaves room for the
+    # Expected ratio about 2 (30 vs 15 ms); measured 1.91-2.15 in 4 runs at load 10.3 on 2 cores. 1.4 leaves room for the
     # scheduler of a shared 2-core machine and still fails if the pipeline did not overlap.
     assert fps["pipeline"] > 1.4 * fps["inline"]
 
@@ -137,18 +138,18 @@ def test_an_inline_run_switches_when_the_stages_get_heavy(model, steady_handoffs
     _in_order_and_correct(out, source, 120)
 
 
-@pytest.mark.parametrize("output_ms,expected", [(0.0, "inline"), (6.0, "pipeline")])
+@pytest.mark.parametrize("output_ms,expected", [(0.0, "inline"), (15.0, "pipeline")])
 def test_live_sources_keep_the_newest_frame_policy_in_both_modes(model, steady_handoffs, output_ms, expected):
-    # A 1000 FPS camera and a 6 ms model: most frames are dropped; the ones processed are fresh.
+    # A 1000 FPS camera and a 15 ms model: most frames are dropped; the ones processed are fresh.
     source = SyntheticSource(fps=1000)
-    summary, out = _run(model, source, invoke_ms=6, output_ms=output_ms, max_frames=45)
+    summary, out = _run(model, source, invoke_ms=15, output_ms=output_ms, max_frames=36)
     assert summary["mode"] == expected
     indices = [r.frame.index for r in out.results]
-    assert indices == sorted(indices) and len(set(indices)) == 45
-    assert summary["dropped"] > 45  # about 6 frames arrive during each 6 ms invoke
+    assert indices == sorted(indices) and len(set(indices)) == 36
+    assert summary["dropped"] > 36  # many frames arrive during each 15 ms invoke
     # Newest frame: capture-to-result is the invoke plus a little, not a queue of stale frames
-    # (p50 6.85-7.08 ms in 8 runs here); 1.5x the invoke is the issue's goal for this latency.
-    assert summary["latency_ms"]["p50"] < 1.5 * 6
+    # (p50 16.1-16.7 ms in 8 runs at load 10.3 on 2 cores); 1.5x the invoke is the issue's goal for this latency.
+    assert summary["latency_ms"]["p50"] < 1.5 * 15
 
 
 def test_decide_weighs_the_overlap_against_the_hand_offs():

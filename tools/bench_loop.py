@@ -181,7 +181,7 @@ def bench_soak(args) -> None:
     model = ensure_model(args.dir)
     clip = ensure_clip(args.dir, size=(320, 240), frames=100)  # short: it loops (and reopens) 200 times
     cmd = [EDGECNN, "run", str(model), "--source", str(clip), "--loop", "--headless", "--json",
-           "--max-frames", str(args.frames)]
+           "--max-frames", str(args.frames), "--mode", args.mode]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     warm_at = max(1, args.frames // 10)
     samples, count, summary = [], 0, None
@@ -200,6 +200,7 @@ def bench_soak(args) -> None:
         "rss_growth_mb": round((last[1] - first[1]) / 1024, 2),
         "rss_max_mb": round(max(s[1] for s in samples) / 1024, 2),
         "fds": sorted({s[2] for s in samples}), "samples": len(samples), "warmup_frames": warm_at,
+        "mode": summary.get("mode"),
     }))
 
 
@@ -352,6 +353,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads (default: edgecnn's)")
     parser.add_argument("--seconds", type=float, default=3.0, help="latency: seconds per run")
     parser.add_argument("--frames", type=int, default=20000, help="soak: frames to process")
+    parser.add_argument("--mode", default="auto", choices=["auto", "inline", "pipeline"], help="soak: loop mode")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args()
     {"overhead": bench_overhead, "latency": bench_latency, "soak": bench_soak,

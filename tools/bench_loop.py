@@ -3,6 +3,12 @@
     python tools/bench_loop.py overhead [--runs 5]   # pipeline FPS vs the slowest stage alone, same run
     python tools/bench_loop.py latency  [--runs 5]   # capture-to-result vs preprocess + inference, fast camera
     python tools/bench_loop.py soak [--frames 20000] # RSS growth and open fds over a looping video
+    python tools/bench_loop.py compare [--rounds 7] [--workloads 1,2,3,4]   # issue 16: vs the naive loop
+
+``compare`` runs, in one process with rounds interleaved (the order rotates every round), edgecnn's
+loop (auto mode, and forced inline and pipeline), the naive ten-line loop a user would write
+(cap.read, resize, cvtColor, quantize in numpy, set_tensor, invoke, argmax) and each stage alone,
+on the same interpreter. Round 0 is a warm-up; figures are medians over the other rounds.
 
 Model: MobileNetV1 0.25, 96x96, full-integer int8 (tools/bench_model.py builds it once, in a
 child process). Clip: 640x480 MJPG with moving content. Each figure is the median over
@@ -175,7 +181,7 @@ def bench_soak(args) -> None:
     model = ensure_model(args.dir)
     clip = ensure_clip(args.dir, size=(320, 240), frames=100)  # short: it loops (and reopens) 200 times
     cmd = [EDGECNN, "run", str(model), "--source", str(clip), "--loop", "--headless", "--json",
-           "--max-frames", str(args.frames)]
+           "--max-frames", str(args.frames), "--mode", args.mode]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     warm_at = max(1, args.frames // 10)
     samples, count, summary = [], 0, None
@@ -194,19 +200,164 @@ def bench_soak(args) -> None:
         "rss_growth_mb": round((last[1] - first[1]) / 1024, 2),
         "rss_max_mb": round(max(s[1] for s in samples) / 1024, 2),
         "fds": sorted({s[2] for s in samples}), "samples": len(samples), "warmup_frames": warm_at,
+        "mode": summary.get("mode"),
     }))
+
+
+# --- edgecnn's loop vs the naive loop (issue 16) ----------------------------------------------
+
+WORKLOADS = {  # name: (model size, family, alpha, clip size, fourcc, live)
+    1: ("32x32 MobileNetV1 0.25 int8, 240x240 MJPG", 32, "mobilenet_v1", 0.25, (240, 240), "MJPG", False),
+    2: ("96x96 MobileNetV1 0.25 int8, 640x480 MJPG", 96, "mobilenet_v1", 0.25, (640, 480), "MJPG", False),
+    3: ("128x128 MobileNetV2 0.35 int8, 1280x720 mp4v", 128, "mobilenet_v2", 0.35, (1280, 720), "mp4v", False),
+    4: ("96x96 MobileNetV1 0.25 int8, synthetic 640x480 camera at 1000 FPS", 96, "mobilenet_v1", 0.25,
+        (640, 480), None, True),
+}
+LIVE_SECONDS = 2.0
+
+
+def _frames(clip, live):
+    """(read function, release function) of a fresh reader: the clip, or a 1000 FPS synthetic camera."""
+    import cv2
+
+    from edgecnn.runtime.live.sources import SyntheticSource
+
+    if live:
+        source = SyntheticSource(size=(480, 640), fps=1000)
+        source.open()
+        return source.read, source.release
+    capture = cv2.VideoCapture(str(clip))
+    return (lambda: (lambda ok_frame: ok_frame[1] if ok_frame[0] else None)(capture.read())), capture.release
+
+
+def naive_loop(interpreter, clip, live) -> dict:
+    """The ten lines a user would write, timed from the first result to the last."""
+    import cv2
+    import numpy as np
+
+    read, release = _frames(clip, live)
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    scale, zero_point = inp["quantization"]
+    h, w = int(inp["shape"][1]), int(inp["shape"][2])
+    done, latencies, cpu = [], [], _cpu_s()
+    deadline = time.perf_counter() + LIVE_SECONDS
+    while (frame := read()) is not None and (not live or time.perf_counter() < deadline):
+        got = time.perf_counter()
+        x = cv2.cvtColor(cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        x = np.clip(np.round((x.astype(np.float32) - 127.5) / 127.5 / scale + zero_point), -128, 127).astype(np.int8)
+        interpreter.set_tensor(inp["index"], x[None])
+        interpreter.invoke()
+        int(np.argmax(interpreter.get_tensor(out["index"])))
+        done.append(time.perf_counter())
+        latencies.append((done[-1] - got) * 1e3)
+    cpu = _cpu_s() - cpu
+    release()
+    fps = (len(done) - 1) / (done[-1] - done[0])
+    return {"fps": fps, "p50": _pct(latencies, 50), "p90": _pct(latencies, 90), "cpu_ms": cpu * 1e3 / len(done),
+            "frames": len(done), "mode": "-"}
+
+
+def _pct(values, q):
+    import numpy as np
+
+    return float(np.percentile(values, q))
+
+
+def edgecnn_loop(classifier, clip, live, mode) -> dict:
+    from edgecnn.runtime.live.loop import LoopOptions, run_loop
+    from edgecnn.runtime.live.sources import OpenCVSource, SyntheticSource
+
+    source = SyntheticSource(size=(480, 640), fps=1000) if live else OpenCVSource(str(clip), "file")
+    options = LoopOptions(mode=mode, duration=LIVE_SECONDS if live else None)
+    cpu = _cpu_s()
+    summary = run_loop(classifier, source, [_Discard()], options, warn=lambda message: None)
+    cpu = _cpu_s() - cpu
+    return {"fps": summary["fps"], "p50": summary["latency_ms"]["p50"], "p90": summary["latency_ms"]["p90"],
+            "cpu_ms": cpu * 1e3 / summary["frames"], "frames": summary["frames"], "mode": summary["mode"],
+            "reason": summary["mode_reason"]}
+
+
+def stages_alone(classifier, clip, live) -> dict:
+    """FPS of decode (or the synthetic camera), edgecnn's preprocess, and invoke, each alone."""
+    from edgecnn.runtime.live.frame_input import FrameInput
+
+    read, release = _frames(clip, live)
+    kept, started = [], time.perf_counter()
+    while (frame := read()) is not None and len(kept) < 300:
+        kept.append(frame)
+    release()
+    fps = {"capture": (len(kept) - 1) / (time.perf_counter() - started)}
+    frame_input = FrameInput(classifier)
+    started = time.perf_counter()
+    for frame in kept:
+        frame_input.write(frame)
+    fps["preprocess"] = len(kept) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(len(kept)):
+        classifier.interpreter.invoke()
+    fps["inference"] = len(kept) / (time.perf_counter() - started)
+    return fps
+
+
+def bench_compare(args) -> None:
+    from edgecnn.runtime.classifier import TFLiteClassifier
+
+    for number in [int(w) for w in args.workloads.split(",")]:
+        name, size, family, alpha, clip_size, fourcc, live = WORKLOADS[number]
+        model = ensure_model(args.dir, size=size, family=family, alpha=alpha)
+        clip = None if live else ensure_clip(args.dir, size=clip_size, frames=300, fourcc=fourcc)
+        classifier = TFLiteClassifier(model, threads=args.threads)
+        runs = {"naive": lambda: naive_loop(classifier.interpreter, clip, live),
+                **{f"edgecnn {m}": (lambda m=m: edgecnn_loop(classifier, clip, live, m))
+                   for m in ("auto", "inline", "pipeline")}}
+        rows = []
+        for round_ in range(args.rounds + 1):
+            names = list(runs)
+            names = names[round_ % len(names):] + names[:round_ % len(names)]  # rotate the order
+            row = {n: runs[n]() for n in names}
+            row["stages"] = stages_alone(classifier, clip, live)
+            print(json.dumps({"workload": number, "round": round_, "load": os.getloadavg()[0],
+                              **{k: {kk: (round(vv, 3) if isinstance(vv, float) else vv) for kk, vv in v.items()}
+                                 for k, v in row.items()}}), file=sys.stderr)
+            if round_:
+                rows.append(row)
+        _report(number, name, rows, classifier, args)
+
+
+def _report(number, name, rows, classifier, args) -> None:
+    slowest = {r: min(row["stages"].values()) for r, row in enumerate(rows)}
+    stage_fps = {s: _median([row["stages"][s] for row in rows]) for s in rows[0]["stages"]}
+    print(f"\nworkload {number}: {name}; {args.rounds} rounds after a warm-up, medians; "
+          f"threads {classifier.loaded.threads}, cpus {os.cpu_count()}, load {os.getloadavg()[0]:.2f}")
+    print("stages alone (FPS): " + ", ".join(f"{s} {v:,.0f}" for s, v in stage_fps.items()))
+    print("| loop | fps | / naive | / slowest stage | latency p50 / p90 ms | CPU ms/frame | mode |")
+    print("|---|---|---|---|---|---|---|")
+    for loop in ("naive", "edgecnn auto", "edgecnn inline", "edgecnn pipeline"):
+        fps = _median([row[loop]["fps"] for row in rows])
+        to_naive = _median([row[loop]["fps"] / row["naive"]["fps"] for row in rows])
+        to_slowest = _median([row[loop]["fps"] / slowest[r] for r, row in enumerate(rows)])
+        p50, p90 = (_median([row[loop][k] for row in rows]) for k in ("p50", "p90"))
+        cpu = _median([row[loop]["cpu_ms"] for row in rows])
+        modes = sorted({row[loop]["mode"] for row in rows})
+        print(f"| {loop} | {fps:,.0f} | {to_naive:.2f} | {to_slowest:.2f} | {p50:.2f} / {p90:.2f} | {cpu:.2f} | "
+              f"{'/'.join(modes)} |")
+    print(f"auto mode's reason (last round): {rows[-1]['edgecnn auto']['reason']}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["overhead", "latency", "soak"])
+    parser.add_argument("which", choices=["overhead", "latency", "soak", "compare"])
+    parser.add_argument("--rounds", type=int, default=7, help="compare: measured rounds (after one warm-up)")
+    parser.add_argument("--workloads", default="1,2,4", help="compare: which workloads (1-4, see WORKLOADS)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="interpreter threads (default: edgecnn's)")
     parser.add_argument("--seconds", type=float, default=3.0, help="latency: seconds per run")
     parser.add_argument("--frames", type=int, default=20000, help="soak: frames to process")
+    parser.add_argument("--mode", default="auto", choices=["auto", "inline", "pipeline"], help="soak: loop mode")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args()
-    {"overhead": bench_overhead, "latency": bench_latency, "soak": bench_soak}[args.which](args)
+    {"overhead": bench_overhead, "latency": bench_latency, "soak": bench_soak,
+     "compare": bench_compare}[args.which](args)
 
 
 if __name__ == "__main__":

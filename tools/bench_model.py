@@ -26,7 +26,8 @@ from edgecnn.training.models.mobilenet import build_model
 from edgecnn.tflite.metadata import ModelMetadata, embed_metadata
 
 out, size = sys.argv[1], int(sys.argv[2])
-model = build_model("mobilenet_v1", num_classes=10, size=size, alpha=0.25)
+family, alpha = (sys.argv[3], float(sys.argv[4])) if len(sys.argv) > 3 else ("mobilenet_v1", 0.25)
+model = build_model(family, num_classes=10, size=size, alpha=alpha)
 rng = np.random.default_rng(0)
 
 def representative():
@@ -40,33 +41,36 @@ converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
 converter.inference_input_type = tf.int8
 converter.inference_output_type = tf.int8
 data = converter.convert()
-md = ModelMetadata(labels=[f"class{i}" for i in range(10)], height=size, width=size, model_name="mobilenet_v1_0.25",
+md = ModelMetadata(labels=[f"class{i}" for i in range(10)], height=size, width=size, model_name=f"{family}_{alpha}",
                    quantization="int8", quantization_source="ptq")
 open(out, "wb").write(embed_metadata(data, md))
 """
 
 
-def ensure_model(folder: Path = DEFAULT_DIR, size: int = 96) -> Path:
+def ensure_model(folder: Path = DEFAULT_DIR, size: int = 96, family: str = "mobilenet_v1", alpha: float = 0.25) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"model_int8_{size}.tflite"
+    default = (family, alpha) == ("mobilenet_v1", 0.25)
+    path = folder / (f"model_int8_{size}.tflite" if default else f"model_int8_{family}_{alpha}_{size}.tflite")
     if not path.exists():
         print(f"building {path} (TensorFlow, in a child process) ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-c", _BUILD, str(path), str(size)], check=True)
+        subprocess.run([sys.executable, "-c", _BUILD, str(path), str(size), family, str(alpha)], check=True)
     return path
 
 
-def ensure_clip(folder: Path = DEFAULT_DIR, size=(640, 480), frames: int = 300, fps: float = 30.0) -> Path:
-    """An MJPG clip with moving content (so the decoder does real work on every frame)."""
+def ensure_clip(folder: Path = DEFAULT_DIR, size=(640, 480), frames: int = 300, fps: float = 30.0,
+                fourcc: str = "MJPG") -> Path:
+    """A clip (MJPG .avi, or mp4v .mp4) with moving content (so the decoder does real work on every frame)."""
     import cv2
     import numpy as np
 
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"clip_{size[0]}x{size[1]}_{frames}.avi"
+    suffix = ".avi" if fourcc == "MJPG" else f"_{fourcc}.mp4"
+    path = folder / f"clip_{size[0]}x{size[1]}_{frames}{suffix}"
     if path.exists():
         return path
     w, h = size
     yy, xx = np.mgrid[0:h, 0:w]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
     for i in range(frames):
         frame = np.empty((h, w, 3), np.uint8)
         frame[..., 0] = (xx + 3 * i) % 256

@@ -62,8 +62,11 @@ def model_options(func):
               help="Exponential moving average of scores over frames (0 = off, 0.6 steadies labels).")
 @click.option("--realtime", is_flag=True, help="Play a video file at its own frame rate, dropping frames like a camera.")
 @click.option("--loop", is_flag=True, help="Start a video file or folder again when it ends.")
+@click.option("--mode", type=click.Choice(["auto", "inline", "pipeline"]), default="auto", show_default=True,
+              help="Run the stages in one thread (inline) or overlapped in threads (pipeline); auto measures "
+                   "the first frames and picks the faster.")
 @model_options
-def run(model, source, headless, as_json, record, max_frames, duration, threshold, smoothing, realtime, loop,
+def run(model, source, headless, as_json, record, max_frames, duration, threshold, smoothing, realtime, loop, mode,
         threads, delegate, device, delegate_path, fallback, labels_file, channel_order, mean, std, top_k):
     """Classify frames from a camera, stream, video file or image folder in real time."""
     from edgecnn.runtime.live.loop import LoopOptions, StopFlag, run_loop
@@ -87,7 +90,7 @@ def run(model, source, headless, as_json, record, max_frames, duration, threshol
             cleanup.callback(window.close, {})  # idempotent; closes the window if the source never opened
             outputs.insert(0, window)
         options = LoopOptions(max_frames=max_frames, duration=duration, top_k=top_k, threshold=threshold,
-                              smoothing=smoothing, realtime=realtime, loop=loop)
+                              smoothing=smoothing, realtime=realtime, loop=loop, mode=mode)
         stop = StopFlag()
         with _stop_on_signals(stop):
             summary = run_loop(classifier, frame_source, outputs, options, stop, warn=_warn)

@@ -116,6 +116,10 @@ class TFLiteClassifier:
     def infer(self, input_tensor: np.ndarray) -> np.ndarray:
         """Scores (classes,) float32 for one prepared input tensor."""
         self.interpreter.set_tensor(self._input_index, input_tensor)
+        return self.infer_current()
+
+    def infer_current(self) -> np.ndarray:
+        """Scores for the input already in the tensor (written through the interpreter's view)."""
         self.interpreter.invoke()
         raw = self.interpreter.get_tensor(self._output_index)
         return dequantize_output(raw, self.output_detail).reshape(-1)

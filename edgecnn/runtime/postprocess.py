@@ -29,6 +29,8 @@ class Prediction:
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` highest scores, best first (ties: lower index first)."""
     k = min(k, len(scores))
+    if k == 1:  # the loop's default: argmax already picks the lowest index among ties
+        return np.array([int(np.argmax(scores))])
     # argpartition is O(n) for the candidates; a stable sort of k items orders them.
     candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     return candidates[np.lexsort((candidates, -scores[candidates]))]

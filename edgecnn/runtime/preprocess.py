@@ -194,7 +194,9 @@ class InputSpec:
 
 # --- uint8 image -> uint8 image in the model's size and channel order --------------------
 
-def resize_uint8(image: np.ndarray, spec: InputSpec) -> np.ndarray:
+def resize_uint8(image: np.ndarray, spec: InputSpec, out: np.ndarray | None = None) -> np.ndarray:
+    """``image`` at the model's size (itself when it already is); ``out`` is a preallocated
+    (height, width, channels) uint8 buffer to resize into (the camera loop reuses one)."""
     h, w = image.shape[:2]
     if (h, w) == (spec.height, spec.width):
         return image
@@ -205,15 +207,15 @@ def resize_uint8(image: np.ndarray, spec: InputSpec) -> np.ndarray:
         interpolation = cv2.INTER_AREA
     else:
         interpolation = cv2.INTER_LINEAR
-    return cv2.resize(image, (spec.width, spec.height), interpolation=interpolation)
+    return cv2.resize(image, (spec.width, spec.height), dst=out, interpolation=interpolation)
 
 
 _FROM_RGB = {"RGB": None, "BGR": cv2.COLOR_RGB2BGR, "GRAY": cv2.COLOR_RGB2GRAY}
 _FROM_BGR = {"RGB": cv2.COLOR_BGR2RGB, "BGR": None, "GRAY": cv2.COLOR_BGR2GRAY}
 
 
-def _reorder(image: np.ndarray, conversion) -> np.ndarray:
-    out = image if conversion is None else cv2.cvtColor(image, conversion)
+def _reorder(image: np.ndarray, conversion, out: np.ndarray | None = None) -> np.ndarray:
+    out = image if conversion is None else cv2.cvtColor(image, conversion, dst=out)
     return out[..., None] if out.ndim == 2 else out
 
 
@@ -223,14 +225,26 @@ def model_pixels_from_rgb(rgb_uint8: np.ndarray, spec: InputSpec) -> np.ndarray:
     return _reorder(resize_uint8(rgb_uint8, spec), _FROM_RGB[spec.channel_order])
 
 
-def model_pixels_from_bgr(bgr_uint8: np.ndarray, spec: InputSpec) -> np.ndarray:
+def model_pixels_from_bgr(bgr_uint8: np.ndarray, spec: InputSpec, buffers=None) -> np.ndarray:
     """A BGR camera frame resized to the model and in its channel order, (h, w, c) uint8.
 
     Resizes before converting colour: on a 640x480 frame and a 96x96 model the conversion then
-    touches 9,216 pixels instead of 307,200, and BGR models skip it altogether.
+    touches 9,216 pixels instead of 307,200, and BGR models skip it altogether. ``buffers``
+    (a ``FrameBuffers``) makes both steps write into preallocated arrays: no allocation per frame.
     """
     _check_uint8_image(bgr_uint8, "camera frame")
-    return _reorder(resize_uint8(bgr_uint8, spec), _FROM_BGR[spec.channel_order])
+    resized, converted = (buffers.resized, buffers.converted) if buffers is not None else (None, None)
+    return _reorder(resize_uint8(bgr_uint8, spec, resized), _FROM_BGR[spec.channel_order], converted)
+
+
+class FrameBuffers:
+    """The two intermediate images of ``model_pixels_from_bgr``, allocated once per model."""
+
+    def __init__(self, spec: InputSpec):
+        self.resized = np.empty((spec.height, spec.width, 3), np.uint8)
+        gray = spec.channel_order == "GRAY"
+        self.converted = None if spec.channel_order == "BGR" else \
+            np.empty((spec.height, spec.width) if gray else (spec.height, spec.width, 3), np.uint8)
 
 
 def _check_uint8_image(image, what: str) -> None:
@@ -319,9 +333,17 @@ class InputConverter:
             if table.dtype in (np.uint8, np.int8, np.float32) else None
         self._table = table
 
-    def __call__(self, pixels_uint8: np.ndarray) -> np.ndarray:
+    def __call__(self, pixels_uint8: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The converted pixels; written into ``out`` (same shape, the table's dtype) when given.
+        The result is always ``out`` then, even where OpenCV would have allocated its own array."""
         if self._cv_table is not None:
-            out = cv2.LUT(pixels_uint8, self._cv_table)
-            return out[..., None] if out.ndim == 2 else out
-        return np.take_along_axis(self._table, pixels_uint8.reshape(-1, self.channels).astype(np.intp), axis=0) \
-            .reshape(pixels_uint8.shape)
+            result = cv2.LUT(pixels_uint8, self._cv_table, dst=out)
+            result = result[..., None] if result.ndim == 2 else result
+        else:
+            result = np.take_along_axis(self._table, pixels_uint8.reshape(-1, self.channels).astype(np.intp),
+                                        axis=0).reshape(pixels_uint8.shape)
+        if out is None:
+            return result
+        if not np.shares_memory(result, out):  # OpenCV reallocates a dst it cannot use; keep the contract
+            out[...] = result
+        return out

@@ -7,9 +7,11 @@ import pytest
 from edgecnn.errors import DataError, ModelError
 from edgecnn.runtime.preprocess import (
     IMAGE_EXTENSIONS,
+    FrameBuffers,
     InputConverter,
     InputSpec,
     dequantize_output,
+    model_pixels_from_bgr,
     normalize,
     prepare_frame,
     prepare_image,
@@ -164,3 +166,47 @@ def test_fast_converter_is_bit_identical_to_reference(spec, detail):
     reference = quantize_input(normalize(pixels, spec), detail)
     assert fast.dtype == reference.dtype and fast.shape == reference.shape
     np.testing.assert_array_equal(fast, reference)
+
+
+# Every input type the converter serves, with scales that clip at one or both ends of the range.
+_QUANTIZED = [INT8, UINT8, FLOAT, {"dtype": np.int8, "quantization": (0.02, -5)},
+              {"dtype": np.uint8, "quantization": (1 / 255, 0)}]
+_NORMALIZATIONS = [((127.5,), (127.5,)), ((0.0,), (255.0,)), ((0.0,), (1.0,)),
+                   ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375)), ((10.0, 128.0, 250.0), (-3.0, 64.0, 0.5))]
+
+
+@pytest.mark.parametrize("detail", _QUANTIZED, ids=lambda d: f"{np.dtype(d['dtype']).name}-{d['quantization']}")
+@pytest.mark.parametrize("mean,std", _NORMALIZATIONS)
+@pytest.mark.parametrize("order", ["RGB", "GRAY"])
+def test_lookup_table_is_exact_for_every_pixel_value_of_every_channel(detail, mean, std, order):
+    channels = 1 if order == "GRAY" else 3
+    if channels == 1:
+        mean, std = mean[:1], std[:1]
+    spec = InputSpec(16, 16, channels, order, mean, std)
+    # Each channel runs through all 256 values, each channel in a different order (catches a
+    # table applied to the wrong channel).
+    levels = np.arange(256)
+    pixels = np.stack([(levels * (2 * c + 1) + 37 * c) % 256 for c in range(channels)], axis=-1)
+    pixels = pixels.astype(np.uint8).reshape(16, 16, channels)
+    assert all(len(np.unique(pixels[..., c])) == 256 for c in range(channels))
+    reference = quantize_input(normalize(pixels, spec), detail)  # the arithmetic, element by element
+    converter = InputConverter(spec, detail)
+    fast = converter(pixels)
+    assert fast.dtype == reference.dtype and fast.shape == reference.shape
+    np.testing.assert_array_equal(fast, reference)
+    out = np.full(reference.shape, 99, reference.dtype)
+    assert converter(pixels, out) is out
+    np.testing.assert_array_equal(out, reference)
+
+
+@pytest.mark.parametrize("order", ["RGB", "BGR", "GRAY"])
+def test_frame_buffers_are_reused_and_give_the_same_pixels(order):
+    spec = InputSpec(12, 10, 1 if order == "GRAY" else 3, order)
+    buffers = FrameBuffers(spec)
+    rng = np.random.default_rng(3)
+    for shape in [(48, 64, 3), (48, 64, 3), (30, 31, 3)]:
+        frame = rng.integers(0, 256, shape, dtype=np.uint8)
+        fast = model_pixels_from_bgr(frame, spec, buffers)
+        np.testing.assert_array_equal(fast, model_pixels_from_bgr(frame, spec))
+        final = buffers.resized if buffers.converted is None else buffers.converted
+        assert np.shares_memory(fast, final)  # written into the preallocated image, not a new one

@@ -58,31 +58,30 @@ class CaptureStats:
     ended: bool = False  # the source ended by itself (end of file)
 
 
-class CaptureThread(threading.Thread):
-    def __init__(self, source: FrameSource, channel, stop: threading.Event, *, loop: bool = False,
-                 realtime: bool = False, backoff: Backoff | None = None, warn=None):
-        super().__init__(name="edgecnn-capture", daemon=True)
-        self.source, self.channel, self.stop_event = source, channel, stop
-        self.loop, self.realtime = loop, realtime
+class Capturer:
+    """Reads a source frame by frame: reconnects a live source, loops a file, paces ``realtime``.
+
+    ``next_frame()`` is all the loop needs; it runs in the capture thread when the loop
+    pipelines, and in the loop's own thread when it runs inline (recorded sources only).
+    """
+
+    def __init__(self, source: FrameSource, stop: threading.Event, *, loop: bool = False, realtime: bool = False,
+                 backoff: Backoff | None = None, warn=None):
+        self.source, self.stop_event = source, stop
+        self.loop = loop
         self.backoff = backoff or Backoff()
         self.warn = warn or _warn_stderr
         self.stats = CaptureStats()
-        self.error: EdgecnnError | None = None  # re-raised by the loop in the main thread
+        self._pace = _Pacer(source.fps) if realtime and source.fps else None
+        self._realtime = realtime
 
-    def run(self) -> None:
-        try:
-            self._capture()
-        except EdgecnnError as exc:
-            self.error = exc
-        finally:
-            self.source.release()
-            self.channel.close()
-
-    def _capture(self) -> None:
-        pace = _Pacer(self.source.fps) if self.realtime and self.source.fps else None
+    def next_frame(self) -> Frame | None:
+        """The next frame, or None when the source ended (or the run was stopped)."""
+        if self._realtime and self._pace is None and self.source.fps:
+            self._pace = _Pacer(self.source.fps)  # the frame rate is known once the source is open
         while not self.stop_event.is_set():
-            if pace:
-                pace.wait(self.stop_event)
+            if self._pace:
+                self._pace.wait(self.stop_event)
             started = time.perf_counter()
             image = self._read()
             read_done = time.perf_counter()
@@ -94,13 +93,13 @@ class CaptureThread(threading.Thread):
                     self.stats.loops += 1
                     continue
                 self.stats.ended = True
-                return
+                return None
             frame = Frame(index=self.stats.frames, image=image, captured_at=read_done,
                           read_ms=(read_done - started) * 1e3, gaps_before=self.stats.gaps,
                           name=_current_name(self.source))
-            if not self.channel.put(frame):
-                return  # stopped while waiting for room
             self.stats.frames += 1
+            return frame
+        return None
 
     def _read(self):
         try:
@@ -127,6 +126,32 @@ class CaptureThread(threading.Thread):
             self.warn(f"{self.source.describe()} reconnected after {time.perf_counter() - outage_started:.1f} s")
             break
         self.stats.gap_s += time.perf_counter() - outage_started
+
+
+class CaptureThread(threading.Thread):
+    """Runs a ``Capturer`` into a channel until the source ends or the run stops."""
+
+    def __init__(self, source: FrameSource, channel, stop: threading.Event, *, loop: bool = False,
+                 realtime: bool = False, backoff: Backoff | None = None, warn=None, capturer: Capturer | None = None):
+        super().__init__(name="edgecnn-capture", daemon=True)
+        self.source, self.channel, self.stop_event = source, channel, stop
+        self.capturer = capturer or Capturer(source, stop, loop=loop, realtime=realtime, backoff=backoff, warn=warn)
+        self.error: EdgecnnError | None = None  # re-raised by the loop in the main thread
+
+    @property
+    def stats(self) -> CaptureStats:
+        return self.capturer.stats
+
+    def run(self) -> None:
+        try:
+            while (frame := self.capturer.next_frame()) is not None:
+                if not self.channel.put(frame):
+                    return  # stopped while waiting for room
+        except EdgecnnError as exc:
+            self.error = exc
+        finally:
+            self.source.release()
+            self.channel.close()
 
 
 class _Pacer:

@@ -1,17 +1,23 @@
 """The live classification loop: capture -> preprocess -> inference -> postprocess -> output.
 
-Threads and hand-offs (see ``channels``): a capture thread and one worker behind it, for every
-source (the comment in ``_workers`` says why: a separate preprocess thread measured slower on 2 cores).
-- recorded sources (files, folders): capture hands every frame, in order, through a short FIFO,
-  so the run goes as fast as the slower of the two threads and no frame is dropped;
-- live sources (and ``--realtime``): capture keeps only the newest frame and the worker
-  preprocesses and infers it as soon as it is free, so a result is never about a stale frame.
-Postprocessing runs in the thread that ran inference (a result is ready without waiting for the
-main thread); outputs run in the calling (main) thread, because OpenCV windows must live there.
+Two ways to run the stages, chosen from their measured times (``modes``):
+- inline: one thread runs every stage of a frame before the next frame. Recorded sources
+  (files, folders) then have no thread at all: every frame, in order, as fast as the sum of
+  the stages. Live sources (and ``--realtime``) keep their capture thread, which keeps only
+  the newest frame (``LatestSlot``), so a result is never about a stale frame.
+- pipelined: a capture thread and one worker (preprocess + inference + postprocess) behind
+  it, outputs in the calling thread: as fast as the slowest stage, plus the hand-offs. Recorded
+  sources go through a short FIFO (every frame, in order), live ones through the newest-frame slot.
+With stages of a fraction of a millisecond the hand-offs cost more than the overlap saves (a
+single thread beat the pipeline 2,977 to 2,042 FPS on a 32x32 model, issue 16); with a 20 ms
+invoke and a 5 ms decode the overlap wins. ``mode="auto"`` (the default) runs inline over
+the first frames, measures the stages, and pipelines when that is clearly faster; an inline run
+measures again every ``modes.RECHECK_FRAMES`` frames. Outputs always run in the calling (main)
+thread, because OpenCV windows must live there.
 
-Every stage is timed per frame. Outputs get one call per frame and a summary at the end, also
-when the run is stopped by q/Esc, Ctrl-C, SIGTERM, ``max_frames`` or ``duration``. The loop
-keeps running statistics only (bounded memory for runs of any length).
+Every stage is timed per frame. Outputs get one call per frame and a summary at the end (with
+the mode and why), also when the run is stopped by q/Esc, Ctrl-C, SIGTERM, ``max_frames`` or
+``duration``. The loop keeps running statistics only (bounded memory for runs of any length).
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ import time
 
 import numpy as np
 
-from edgecnn.errors import EdgecnnError
-from edgecnn.runtime.live.capture import Backoff, CaptureThread, Frame
+from edgecnn.errors import EdgecnnError, RecipeError
+from edgecnn.runtime.live.capture import Backoff, Capturer, CaptureThread, Frame
 from edgecnn.runtime.live.channels import END, Fifo, LatestSlot
+from edgecnn.runtime.live.frame_input import FrameInput
+from edgecnn.runtime.live.modes import MODES, ModeChooser
 from edgecnn.runtime.live.outputs import STAGES
 from edgecnn.runtime.postprocess import EmaSmoother, Prediction, check_postprocess_options, predict
 
@@ -42,6 +50,7 @@ class LoopOptions:
     realtime: bool = False
     loop: bool = False
     backoff: Backoff = dataclasses.field(default_factory=Backoff)
+    mode: str = "auto"  # "auto" | "inline" | "pipeline"
 
 
 class StopFlag:
@@ -68,7 +77,6 @@ class Work:
 
     frame: Frame
     stages_ms: dict = dataclasses.field(default_factory=dict)
-    tensor: np.ndarray | None = None
     scores: np.ndarray | None = None
     prediction: Prediction | None = None
     ready_at: float = 0.0  # time.perf_counter() when the prediction was ready
@@ -101,10 +109,7 @@ class StageWorker(threading.Thread):
                 if item is END:
                     return
                 work = item if isinstance(item, Work) else Work(frame=item)
-                for stage, step in self.steps:
-                    started = time.perf_counter()
-                    step(work)
-                    work.stages_ms[stage] = (time.perf_counter() - started) * 1e3
+                _run_steps(work, self.steps)
                 if not self.outbox.put(work):
                     return
         except EdgecnnError as exc:
@@ -112,6 +117,17 @@ class StageWorker(threading.Thread):
             self.stop.request("error")
         finally:
             self.outbox.close()
+
+
+def _run_steps(work: Work, steps, cpu_ms: dict | None = None) -> None:
+    """Run and time each step; ``cpu_ms`` (when given) also gets each step's CPU time in this thread."""
+    for stage, step in steps:
+        cpu = time.thread_time() if cpu_ms is not None else 0.0
+        started = time.perf_counter()
+        step(work)
+        work.stages_ms[stage] = (time.perf_counter() - started) * 1e3
+        if cpu_ms is not None:
+            cpu_ms[stage] = (time.thread_time() - cpu) * 1e3
 
 
 class RunningStats:
@@ -160,55 +176,103 @@ def run_loop(classifier, source, outputs, options: LoopOptions, stop: StopFlag |
     before any thread starts. Every output's ``close(summary)`` runs whatever ends the run.
     """
     check_postprocess_options(options.top_k, options.threshold, options.smoothing)
+    if options.mode not in MODES:
+        raise RecipeError(f"loop mode {options.mode!r} is not one of {', '.join(MODES)}")
     stop = stop or StopFlag()
     source.open()
     live = source.live or options.realtime
     capture_out = LatestSlot(stop.event) if live else Fifo(stop.event)
     results = Fifo(stop.event, maxsize=2)
-    capture = CaptureThread(source, capture_out, stop.event, loop=options.loop, realtime=options.realtime,
-                            backoff=options.backoff, warn=warn)
-    workers = _workers(classifier, capture_out, results, stop, options)
-    stats = RunningStats()
+    capturer = Capturer(source, stop.event, loop=options.loop, realtime=options.realtime, backoff=options.backoff,
+                        warn=warn)
+    capture = CaptureThread(source, capture_out, stop.event, capturer=capturer)
+    steps = _steps(classifier, options)
+    worker = StageWorker("infer", steps, capture_out, results, stop)
+    chooser = ModeChooser(options.mode, live=live)
+    stats, threads = RunningStats(), []
     timer = threading.Timer(options.duration, stop.request, args=("duration",)) if options.duration else None
     started = time.perf_counter()
     summary: dict = {}
     try:
-        for thread in (capture, *workers):
-            thread.start()
         if timer:
             timer.daemon = True
             timer.start()
-        _consume(results, outputs, options, stop, stats)
+        if live:  # the newest-frame policy needs a thread draining the camera, in both modes
+            threads.append(capture)
+            capture.start()
+        if chooser.mode == "inline":
+            _run_inline(capture_out.get if live else capturer.next_frame, steps, outputs, options, stop, stats,
+                        chooser, live=live)
+        if chooser.mode == "pipeline" and not stop.is_set() and not capturer.stats.ended:
+            # Switching mid-run is seamless: the capture thread goes on from the capturer's position.
+            for thread in ([worker] if live else [capture, worker]):
+                threads.append(thread)
+                thread.start()
+            _consume(results, outputs, options, stop, stats)
+    except EdgecnnError:
+        stop.request("error")
+        raise
     finally:
         stop.request("end")  # no-op if a reason was already recorded
         if timer:
             timer.cancel()
-        for thread in (capture, *workers):
+        for thread in threads:
             thread.join(_JOIN_TIMEOUT_S)
         source.release()  # idempotent; the capture thread released it unless it hung in read()
-        summary = _summary(classifier, source, stats, capture, capture_out, stop, started)
+        summary = _summary(classifier, source, stats, capturer, capture_out, stop, started)
+        summary.update(chooser.summary(), zero_copy_input=steps.frame_input.zero_copy)
         _close_outputs(outputs, summary)
-    for thread in (capture, *workers):
+    for thread in threads:
         if thread.error is not None:
             raise thread.error
     return summary
 
 
-def _workers(classifier, capture_out, results, stop: StopFlag, options: LoopOptions) -> list[StageWorker]:
+def _run_inline(next_frame, steps, outputs, options: LoopOptions, stop: StopFlag, stats: RunningStats,
+                chooser: ModeChooser, *, live: bool) -> None:
+    """Every stage in this thread, frame after frame, until the run ends or the chooser says pipeline."""
+    while chooser.mode == "inline" and not stop.is_set():
+        # CPU times (a system call each) only in probe windows: outside them the loop is the naive one.
+        cpu_ms = {} if chooser.probing() else None
+        cpu = time.thread_time() if cpu_ms is not None else 0.0
+        frame = next_frame()
+        if frame is None or frame is END:
+            return
+        if cpu_ms is not None and not live:  # a live source's capture runs in its own thread
+            cpu_ms["capture"] = (time.thread_time() - cpu) * 1e3
+        work = Work(frame=frame)
+        _run_steps(work, steps, cpu_ms)
+        cpu = time.thread_time() if cpu_ms is not None else 0.0
+        keep_going = _deliver(work, outputs, options, stop, stats)
+        if cpu_ms is not None:
+            cpu_ms["output"] = (time.thread_time() - cpu) * 1e3
+        chooser.observe(work.stages_ms, cpu_ms)
+        if not keep_going:
+            return
+
+
+class _Steps(list):
+    """The worker's (stage, function) list, with the FrameInput they share."""
+
+    frame_input: FrameInput
+
+
+def _steps(classifier, options: LoopOptions) -> _Steps:
+    frame_input = FrameInput(classifier)
+
     def preprocess(work: Work) -> None:
-        work.tensor = classifier.preprocess_frame(work.frame.image)
+        frame_input.write(work.frame.image)  # straight into the input tensor
 
     def inference(work: Work) -> None:
-        work.scores = classifier.infer(work.tensor)
+        work.scores = frame_input.infer()
 
-    postprocess = _Postprocess(classifier.labels, options)
-    # One worker behind the capture thread, for every source. Live sources: it takes the newest frame
-    # only when it is free (lowest capture-to-result latency). Files and folders: every frame in order.
-    # A separate preprocess thread was measured slower on 2 cores (pipeline/slowest stage 0.69 vs this
-    # layout's figure in docs/device.md): one more hand-off per frame, and decode, resize and invoke
-    # already overlap across the capture thread and this one.
-    steps = [("preprocess", preprocess), ("inference", inference), ("postprocess", postprocess)]
-    return [StageWorker("infer", steps, capture_out, results, stop)]
+    # Preprocess and inference share a thread in both modes: the frame is written into the input
+    # tensor, so they must take turns; a separate preprocess thread also measured slower on 2 cores
+    # (pipeline/slowest stage 0.69 vs 0.76-0.81, docs/device.md).
+    steps = _Steps([("preprocess", preprocess), ("inference", inference),
+                    ("postprocess", _Postprocess(classifier.labels, options))])
+    steps.frame_input = frame_input
+    return steps
 
 
 class _Postprocess:
@@ -232,25 +296,30 @@ class _Postprocess:
 def _consume(results, outputs, options: LoopOptions, stop: StopFlag, stats: RunningStats) -> None:
     while True:
         work = results.get()
-        if work is END:
-            return
-        started = time.perf_counter()
-        work.stages_ms["capture"] = work.frame.read_ms
-        latency_ms = (work.ready_at - work.frame.captured_at) * 1e3
-        result = FrameResult(frame=work.frame, prediction=work.prediction, stages_ms=work.stages_ms,
-                             latency_ms=latency_ms, fps=stats.fps)
-        keep_going = all([output.write(result) is not False for output in outputs])
-        work.stages_ms["output"] = (time.perf_counter() - started) * 1e3
-        stats.add(work.stages_ms, latency_ms, work.ready_at)
-        if not keep_going:
-            stop.request("key")
-            return
-        if options.max_frames is not None and stats.frames >= options.max_frames:
-            stop.request("max-frames")
+        if work is END or not _deliver(work, outputs, options, stop, stats):
             return
 
 
-def _summary(classifier, source, stats: RunningStats, capture: CaptureThread, capture_out, stop: StopFlag,
+def _deliver(work: Work, outputs, options: LoopOptions, stop: StopFlag, stats: RunningStats) -> bool:
+    """Hand one finished frame to every output; False when the run should stop."""
+    started = time.perf_counter()
+    work.stages_ms["capture"] = work.frame.read_ms
+    latency_ms = (work.ready_at - work.frame.captured_at) * 1e3
+    result = FrameResult(frame=work.frame, prediction=work.prediction, stages_ms=work.stages_ms,
+                         latency_ms=latency_ms, fps=stats.fps)
+    keep_going = all([output.write(result) is not False for output in outputs])
+    work.stages_ms["output"] = (time.perf_counter() - started) * 1e3
+    stats.add(work.stages_ms, latency_ms, work.ready_at)
+    if not keep_going:
+        stop.request("key")
+        return False
+    if options.max_frames is not None and stats.frames >= options.max_frames:
+        stop.request("max-frames")
+        return False
+    return True
+
+
+def _summary(classifier, source, stats: RunningStats, capture: Capturer, capture_out, stop: StopFlag,
              started: float) -> dict:
     elapsed = time.perf_counter() - started
     # FPS over the processing span (first to last result), falling back to the wall time.

@@ -67,4 +67,5 @@ def format_summary(summary: dict) -> str:
     lat = f"latency p50 {latency['p50']:.1f} ms, " if latency.get("p50") is not None else ""
     extras = [f"{summary[k]} {k}" for k in ("gaps", "dropped", "skipped", "loops") if summary.get(k)]
     return (f"{summary['frames']} frames at {summary['fps']:.1f} FPS ({lat}stages ms: {stages})"
-            + (f"; {', '.join(extras)}" if extras else "") + f"; stopped by {summary['stopped_by']}")
+            + (f"; {', '.join(extras)}" if extras else "") + f"; stopped by {summary['stopped_by']}"
+            + (f"\nran {summary['mode']}: {summary['mode_reason']}" if summary.get("mode") else ""))

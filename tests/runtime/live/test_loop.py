@@ -185,6 +185,7 @@ def test_top_k_orders_and_breaks_ties_by_index():
     scores = np.array([0.1, 0.4, 0.4, 0.05, 0.05], np.float32)
     assert top_k(scores, 3).tolist() == [1, 2, 0]
     assert top_k(scores, 10).tolist() == [1, 2, 0, 3, 4]
+    assert top_k(scores, 1).tolist() == [1] and top_k(scores[::-1].copy(), 1).tolist() == [2]
 
 
 def test_predict_threshold():

@@ -60,6 +60,17 @@ def test_run_video_headless_json(files):
     assert all({"frame", "label", "score", "latency_ms", "top_k"} <= set(f) for f in frames)
     assert summary["type"] == "summary" and summary["frames"] == 30 and summary["stopped_by"] == "end-of-source"
     assert summary["fps"] > 0 and summary["stages_ms"]["inference"] > 0 and summary["gaps"] == 0
+    assert summary["mode"] == "inline" and summary["mode_reason"]  # 30 frames: still in the inline probe
+
+
+def test_run_mode_can_be_forced(files):
+    result = invoke("run", files["model"], "--source", files["clip"], "--headless", "--json", "--mode", "pipeline")
+    assert result.exit_code == 0, result.output
+    lines = json_lines(result.stdout)
+    assert [f["frame"] for f in lines[:-1]] == list(range(30))
+    assert lines[-1]["mode"] == "pipeline" and lines[-1]["mode_reason"] == "asked for (pipeline)"
+    result = invoke("run", files["model"], "--source", files["clip"], "--headless", "--mode", "sideways")
+    assert result.exit_code == 2 and "sideways" in result.output
 
 
 def test_run_max_frames_and_text_output(files):

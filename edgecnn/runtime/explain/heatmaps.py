@@ -30,12 +30,12 @@ def overlay(rgb_uint8: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.
 
 
 def mass_inside(heat: np.ndarray, box: tuple[int, int, int, int]) -> float:
-    """Share of the map's total mass inside ``box`` = (top, left, bottom, right), in map pixels."""
+    """Share of the map's total mass inside ``box`` = (top, left, bottom, right), in map pixels (clipped to the map)."""
     heat = np.maximum(np.asarray(heat, np.float64), 0.0)
     total = heat.sum()
     if total <= 0:
         return 0.0
-    top, left, bottom, right = box
+    top, left, bottom, right = (max(0, int(v)) for v in box)
     return float(heat[top:bottom, left:right].sum() / total)
 
 

@@ -54,7 +54,7 @@ def _explain_tflite(path, images, out, compare, layer, class_index, method, list
                           "or .keras file, not a .tflite")
     if not images:
         raise RecipeError("a .tflite has no data split; give --images FILE_OR_FOLDER")
-    from edgecnn.runtime.explain.report import explain_tflite
+    from edgecnn.explain.report import explain_tflite
 
     return explain_tflite(path, images, out, class_index=class_index, method=method)
 

@@ -19,7 +19,7 @@ from edgecnn.errors import RunDirError
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.explain.explainer import TFLiteExplainer
 from edgecnn.runtime.explain.heatmaps import normalize_map, resize_map
-from edgecnn.runtime.explain.images import display_rgb, items_of, load_for_explain
+from edgecnn.explain.images import display_rgb, items_of, load_for_explain
 from edgecnn.runtime.preprocess import InputSpec, normalize
 from edgecnn.training.evaluate.keras_predictor import KerasPredictor
 from edgecnn.training.explain import figures

@@ -11,7 +11,7 @@ import numpy as np
 from edgecnn.atomic import atomic_path
 from edgecnn.runtime.explain.explainer import TFLiteExplainer
 from edgecnn.runtime.explain.heatmaps import overlay
-from edgecnn.runtime.explain.images import display_rgb, items_of, load_for_explain
+from edgecnn.explain.images import display_rgb, items_of, load_for_explain
 
 CELL = 128  # pixels per picture in the montage
 METHOD_TEXT = {"cam": "class activation map (global pooling + dense head)",

@@ -24,7 +24,8 @@ from edgecnn.runtime.explain.head import find_cam_head
 from edgecnn.runtime.explain.heatmaps import normalize_map, resize_map
 from edgecnn.runtime.explain.occlusion import OcclusionPlan, occlusion_map
 from edgecnn.runtime.interpreter import default_threads, import_runtime
-from edgecnn.runtime.preprocess import InputConverter, InputSpec, dequantize_output, model_pixels_from_rgb
+from edgecnn.runtime.preprocess import (InputConverter, InputSpec, dequantize_output, model_pixels_from_bgr,
+                                        model_pixels_from_rgb)
 from edgecnn.tflite.flatbuffer import read_tflite_bytes
 from edgecnn.tflite.inspect import inspect_bytes
 from edgecnn.tflite.metadata import metadata_from_bytes
@@ -81,6 +82,10 @@ class TFLiteExplainer:
     def explain(self, rgb_uint8: np.ndarray, class_index: int | None = None) -> Explanation:
         """The heatmap for ``class_index`` (default: the top class) on one RGB image."""
         return self.explain_pixels(model_pixels_from_rgb(rgb_uint8, self.spec), class_index)
+
+    def explain_frame(self, bgr_uint8: np.ndarray, class_index: int | None = None) -> Explanation:
+        """The same for a BGR camera frame (what a live overlay would call)."""
+        return self.explain_pixels(model_pixels_from_bgr(bgr_uint8, self.spec), class_index)
 
     def explain_pixels(self, pixels: np.ndarray, class_index: int | None = None) -> Explanation:
         """The same for uint8 pixels already at model size and in the model's channel order."""

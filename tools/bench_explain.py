@@ -8,7 +8,8 @@ Per frame, side by side in each run:
   classify   TFLiteClassifier.predict_frame (preprocess + invoke + dequantize)
   cam        TFLiteExplainer.explain_frame (the same, plus the feature map output and W @ F)
   overlay    cam + blending the map onto the 640x480 frame (resize, colour map, addWeighted)
-Medians over --runs runs after one warm-up run; time.perf_counter.
+Median per-frame time over --runs runs after one warm-up run, the three steps interleaved frame by
+frame (time.perf_counter).
 """
 
 from __future__ import annotations
@@ -30,13 +31,6 @@ from edgecnn.runtime.explain.explainer import TFLiteExplainer  # noqa: E402
 from edgecnn.runtime.explain.heatmaps import overlay  # noqa: E402
 
 
-def _per_frame_ms(step, frames) -> float:
-    start = time.perf_counter()
-    for frame in frames:
-        step(frame)
-    return (time.perf_counter() - start) * 1000 / len(frames)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
@@ -51,14 +45,17 @@ def main() -> None:
     steps = {
         "classify": classifier.predict_frame,
         "cam": explainer.explain_frame,
-        "overlay": lambda f: overlay(f, explainer.explain_frame(f).heatmap),
+        "overlay": lambda f: overlay(f, explainer.explain_frame(f).heatmap, bgr=True),
     }
+    # Interleaved frame by frame, so that load from other processes falls on all three alike.
     results = {name: [] for name in steps}
     for run in range(args.runs + 1):
-        for name, step in steps.items():
-            ms = _per_frame_ms(step, frames)
-            if run:  # run 0 warms up
-                results[name].append(ms)
+        for frame in frames:
+            for name, step in steps.items():
+                start = time.perf_counter()
+                step(frame)
+                if run:  # run 0 warms up
+                    results[name].append((time.perf_counter() - start) * 1000)
     median = {name: statistics.median(values) for name, values in results.items()}
     report = {"model": str(model), "method": explainer.method, "threads": args.threads, "runs": args.runs,
               "frames": args.frames, "ms_per_frame": {k: round(v, 4) for k, v in median.items()},

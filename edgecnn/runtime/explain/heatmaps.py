@@ -20,13 +20,19 @@ def resize_map(heat: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(np.asarray(heat, np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def overlay(rgb_uint8: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """The image with the heatmap blended on top in the JET colour map (RGB uint8, the image's size)."""
-    height, width = rgb_uint8.shape[:2]
-    heat = np.clip(resize_map(heat, height, width), 0.0, 1.0)
-    colour = cv2.applyColorMap(np.uint8(np.rint(heat * 255)), cv2.COLORMAP_JET)
-    colour = cv2.cvtColor(colour, cv2.COLOR_BGR2RGB)
-    return cv2.addWeighted(rgb_uint8, 1.0 - alpha, colour, alpha, 0.0)
+def overlay(image_uint8: np.ndarray, heat: np.ndarray, alpha: float = 0.45, *, bgr: bool = False) -> np.ndarray:
+    """The image with the heatmap blended on top in the JET colour map (uint8, the image's size and order).
+
+    The map is turned into 8-bit levels at its own (small) size and only then resized, so a 640x480
+    camera frame costs one uint8 resize, one colour-map lookup and one blend.
+    """
+    height, width = image_uint8.shape[:2]
+    levels = np.uint8(np.rint(np.clip(np.asarray(heat, np.float32), 0.0, 1.0) * 255))
+    levels = cv2.resize(levels, (width, height), interpolation=cv2.INTER_LINEAR)
+    colour = cv2.applyColorMap(levels, cv2.COLORMAP_JET)  # BGR
+    if not bgr:
+        colour = cv2.cvtColor(colour, cv2.COLOR_BGR2RGB)
+    return cv2.addWeighted(image_uint8, 1.0 - alpha, colour, alpha, 0.0)
 
 
 def mass_inside(heat: np.ndarray, box: tuple[int, int, int, int]) -> float:

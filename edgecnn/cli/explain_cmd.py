@@ -35,7 +35,7 @@ def explain(model, images, out, compare, split, layer, class_index, method, limi
     """Heatmaps of what MODEL (a run, a .keras or a .tflite file) looks at, and float-vs-int8 attention."""
     path = Path(model)
     if path.suffix == ".tflite":
-        summary = _explain_tflite(path, images, out, compare, layer, class_index, method, list_layers)
+        summary = _explain_tflite(path, images, out, compare, layer, class_index, method, limit, list_layers)
     else:
         summary = _explain_keras(path, images, out, compare, split, layer, class_index, limit, list_layers)
         if summary is None:
@@ -48,7 +48,7 @@ def explain(model, images, out, compare, split, layer, class_index, method, limi
                    f"pictures in {out}")
 
 
-def _explain_tflite(path, images, out, compare, layer, class_index, method, list_layers):
+def _explain_tflite(path, images, out, compare, layer, class_index, method, limit, list_layers):
     if compare or layer or list_layers:
         raise RecipeError("--compare, --layer and --list-layers need the float model: give a run directory "
                           "or .keras file, not a .tflite")
@@ -56,7 +56,7 @@ def _explain_tflite(path, images, out, compare, layer, class_index, method, list
         raise RecipeError("a .tflite has no data split; give --images FILE_OR_FOLDER")
     from edgecnn.explain.report import explain_tflite
 
-    return explain_tflite(path, images, out, class_index=class_index, method=method)
+    return explain_tflite(path, images, out, class_index=class_index, method=method, limit=limit)
 
 
 def _explain_keras(path, images, out, compare, split, layer, class_index, limit, list_layers):

@@ -11,7 +11,7 @@ import numpy as np
 from edgecnn.atomic import atomic_path
 from edgecnn.runtime.explain.explainer import TFLiteExplainer
 from edgecnn.runtime.explain.heatmaps import overlay
-from edgecnn.explain.images import display_rgb, items_of, load_for_explain
+from edgecnn.explain.images import MAX_IMAGES, display_rgb, items_of, load_for_explain
 
 CELL = 128  # pixels per picture in the montage
 METHOD_TEXT = {"cam": "class activation map (global pooling + dense head)",
@@ -19,11 +19,11 @@ METHOD_TEXT = {"cam": "class activation map (global pooling + dense head)",
 
 
 def explain_tflite(model_path, images, out, *, class_index: int | None = None, method: str = "auto",
-                   threads: int | None = None) -> dict:
+                   threads: int | None = None, limit: int = MAX_IMAGES) -> dict:
     """Explain every image; write ``out/explain.json`` and ``out/heatmaps.png``; return the summary."""
     explainer = TFLiteExplainer(model_path, method=method, threads=threads)
     explainer.check_class(class_index)  # before any decoding: a wrong index is a one-line error at once
-    pixels, kept, skipped = load_for_explain(items_of(images), explainer.spec)
+    pixels, kept, skipped = load_for_explain(items_of(images), explainer.spec, limit=limit)
     rows, pictures = [], []
     for image, (path, _) in zip(pixels, kept):
         e = explainer.explain_pixels(image, class_index)

@@ -40,6 +40,9 @@ def find_cam_head(info: ModelInfo) -> tuple[CamHead | None, str]:
         return None, f"its dense layer does not read a global pooling (found {pool.name if pool else 'no op'})"
     features = graph.tensor(pool.inputs[0])
     weights = graph.tensor(dense.inputs[1])
+    source = producers.get(dense.inputs[1])
+    if weights is not None and not weights.constant and source is not None and source.name == "DEQUANTIZE":
+        weights = graph.tensor(source.inputs[0])  # fp16 exports keep float16 weights behind a DEQUANTIZE
     if features is None or len(features.shape) != 4 or weights is None or not weights.constant:
         return None, "its pooling does not read a 4-D feature map, or the dense weights are not constant"
     if len(weights.shape) != 2 or weights.shape[1] != features.shape[3]:

@@ -165,3 +165,13 @@ def test_explaining_a_tflite_imports_no_tensorflow(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "out" / "explain.json").is_file()  # it really ran
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_cli_refuses_float_model_options_for_a_tflite(tmp_path):
+    model = write_model(tmp_path / "m.tflite", kind="float", height=SIZE, width=SIZE)
+    result = CliRunner().invoke(cli, ["explain", str(model), "--images", str(model), "--compare", str(model)])
+    assert result.exit_code == 2
+    assert result.output.strip() == ("Error: --compare, --layer and --list-layers need the float model: give a run "
+                                     "directory or .keras file, not a .tflite")
+    no_images = CliRunner().invoke(cli, ["explain", str(model)])
+    assert no_images.output.strip() == "Error: a .tflite has no data split; give --images FILE_OR_FOLDER"

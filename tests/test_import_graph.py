@@ -15,7 +15,8 @@ import edgecnn
 PACKAGE = Path(edgecnn.__file__).parent
 
 # Each package may import only packages listed after it (errors, atomic etc. are the ground floor).
-LAYERS = ["edgecnn.cli", "edgecnn.serve", "edgecnn.pipeline", "edgecnn.training", "edgecnn.parity", "edgecnn.imagesets",
+LAYERS = ["edgecnn.cli", "edgecnn.serve", "edgecnn.pipeline", "edgecnn.training", "edgecnn.parity",
+          "edgecnn.explain", "edgecnn.imagesets",
           "edgecnn.runtime", "edgecnn.tflite"]
 
 

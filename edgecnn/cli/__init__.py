@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "benchmark": ("benchmark_cmd", "benchmark", "Accuracy, size and latency of every format of a run, side by side."),
     "pipeline": ("pipeline_cmds", "pipeline", "Run a recipe end to end: train, prune, QAT, export, parity, benchmark."),
     "demo": ("pipeline_cmds", "demo", "The whole pipeline on built-in data, then the live loop on a generated clip."),
+    "explain": ("explain_cmd", "explain", "Heatmaps of what a model looks at (Grad-CAM, CAM), float vs int8 attention."),
 }
 
 

@@ -17,7 +17,7 @@ import edgecnn
 
 PACKAGE = Path(edgecnn.__file__).parent
 HEAVY = ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization", "sklearn")
-TF_FREE_PACKAGES = ("tflite", "runtime", "imagesets", "parity", "serve")
+TF_FREE_PACKAGES = ("tflite", "runtime", "imagesets", "parity", "explain", "serve")
 
 
 def modules_under(package: str) -> list[str]:

@@ -122,6 +122,9 @@ mount_root() {
   mount --bind /dev "$ROOT/dev" && MOUNTS+=("$ROOT/dev")
   mount -t sysfs sysfs "$ROOT/sys" && MOUNTS+=("$ROOT/sys")
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+  # The host's trust store, so pip in the guest reaches the registry the way the host does
+  # (through any TLS-inspecting proxy whose CA the host trusts).
+  cp "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$ROOT/etc/ssl/certs/edgecnn-host-ca.crt"
   local qemu_major
   qemu_major=$(qemu-aarch64-static --version | grep -oE 'version [0-9]+' | grep -oE '[0-9]+')
   if [ "$qemu_major" -lt 8 ]; then
@@ -133,6 +136,9 @@ mount_root() {
 
 guest() {  # run a command in the emulated Pi, with the CPU pinned and the venv first on PATH
   chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 QEMU_CPU="$CPU" \
+    PIP_CERT=/etc/ssl/certs/edgecnn-host-ca.crt SSL_CERT_FILE=/etc/ssl/certs/edgecnn-host-ca.crt \
+    ${PIP_INDEX_URL:+PIP_INDEX_URL="$PIP_INDEX_URL"} ${HTTPS_PROXY:+HTTPS_PROXY="$HTTPS_PROXY"} \
+    ${https_proxy:+https_proxy="$https_proxy"} PIP_DEFAULT_TIMEOUT=180 \
     PATH="$VENV/bin:/usr/local/bin:/usr/bin:/bin" "$@"
 }
 
@@ -144,7 +150,8 @@ guest /bin/true || { echo "Error: the arm64 root does not execute under qemu-aar
 phase "host wheel + inputs"
 rm -rf "${ROOT:?}$RUN"
 mkdir -p "$ROOT$RUN/wheel"
-"$HOST_PY" -m pip wheel --quiet --no-deps -w "$ROOT$RUN/wheel" "$REPO" >/dev/null
+"$HOST_PY" -m pip wheel --quiet --no-deps -w "$ROOT$RUN/wheel" "$REPO" >"$ROOT$RUN/wheel.log" 2>&1 \
+  || { cat "$ROOT$RUN/wheel.log" >&2; echo "Error: pip wheel of $REPO failed (above)" >&2; exit 1; }
 "$HOST_PY" "$REPO/tools/pi_emulation_inputs.py" "$ROOT$RUN/inputs"
 for model in int8 fp32; do
   "$HOST_PY" -m edgecnn classify --json --top-k 3 "$ROOT$RUN/inputs/$model.tflite" "$ROOT$RUN/inputs/images" \

@@ -37,6 +37,12 @@ if [ "$arch" != "aarch64" ]; then
   # ai-edge-litert publishes aarch64 wheels only; 32-bit Raspberry Pi OS (armv7l) has none.
   die "this is $arch; install the 64-bit Raspberry Pi OS (aarch64), which ai-edge-litert supports"
 fi
+# 32-bit Raspberry Pi OS on a Pi 4 or 5 boots a 64-bit kernel: uname says aarch64, but its armhf
+# userland and Python get no ai-edge-litert or OpenCV wheels, and pip would fail to build them.
+userland="$(dpkg --print-architecture 2>/dev/null || echo unknown)"
+if [ "$userland" = "armhf" ] || [ "$userland" = "armel" ]; then
+  die "this is 32-bit Raspberry Pi OS ($userland userland on a 64-bit kernel): ai-edge-litert and OpenCV publish no 32-bit ARM wheels; install the 64-bit Raspberry Pi OS"
+fi
 if [ -r /proc/device-tree/model ]; then
   echo "board: $(tr -d '\0' </proc/device-tree/model)"
 fi

@@ -27,13 +27,16 @@ class Prediction:
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest scores, best first (ties: lower index first)."""
-    k = min(k, len(scores))
-    if k == 1:  # the loop's default: argmax already picks the lowest index among ties
+    """Indices of the ``k`` highest scores, best first (ties: lower index first, on every platform).
+
+    A stable sort, not ``np.argpartition``: argpartition picks among tied scores by its SIMD
+    path (seen: the higher index on x86 with AVX-512, the lower on aarch64), so the same model
+    gave different labels on the host and on a Pi. Class vectors are short; the sort costs nothing.
+    """
+    if k == 1:  # the loop's default: argmax returns the first (lowest) index among ties, everywhere
         return np.array([int(np.argmax(scores))])
-    # argpartition is O(n) for the candidates; a stable sort of k items orders them.
-    candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    return candidates[np.lexsort((candidates, -scores[candidates]))]
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    return order[:max(1, min(k, len(order)))]
 
 
 def check_postprocess_options(k: int, threshold: float, smoothing: float) -> None:

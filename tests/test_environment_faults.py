@@ -89,3 +89,22 @@ def test_unreadable_class_folder_says_permission_denied_not_empty():
             assert scan_folder(root).labels == ["cat", "dog"]
     finally:
         subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def test_recording_onto_a_full_disk_stops_with_an_error_not_exit_0(tmp_path):
+    # Noise frames do not compress: 60 MJPG frames of 240x240 are several MiB against a 1 MiB disk.
+    clip = tmp_path / "noise.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (240, 240))
+    noise = np.random.default_rng(0).integers(0, 256, (60, 240, 240, 3), dtype=np.uint8)
+    for frame in noise:
+        writer.write(frame)
+    writer.release()
+    model = write_model(tmp_path / "m.tflite", kind="int8")
+    with mounted_tmpfs("size=1m") as disk:
+        target = disk / "out.avi"
+        result = CliRunner().invoke(cli, ["run", str(model), "--source", str(clip), "--headless", "--record", str(target)])
+        assert result.exit_code == 1, result.output
+        last = result.output.strip().splitlines()[-1]
+        assert last.startswith(f"Error: cannot record to {target}: the disk is full after "), result.output
+        assert "Traceback" not in result.output
+        assert list(disk.iterdir()) == []  # the partial recording was removed, as the message says

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from edgecnn.atomic import atomic_path
-from edgecnn.errors import RuntimeUnavailable, SourceError
+from edgecnn.errors import RuntimeUnavailable, SourceError, WriteFailed
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q, Q, Esc
 FOURCC_BY_SUFFIX = {".avi": "MJPG", ".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "XVID"}
@@ -106,6 +106,7 @@ class RecordOutput:
         self._writer = None
         self._size = None
         self._finished = False
+        self._failed = False
         self.frames = 0
 
     def write(self, result) -> bool:
@@ -120,9 +121,22 @@ class RecordOutput:
                                   "encoder here; try a .avi file (MJPG)")
         if (image.shape[1], image.shape[0]) != self._size:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)  # folders mix image sizes
+        self._check_space(image.nbytes)
         self._writer.write(image)
         self.frames += 1
         return True
+
+    def _check_space(self, frame_bytes: int) -> None:
+        """Stop before the disk is full: OpenCV's writer only warns ("Failed to write frame") and
+        goes on, so a full disk would otherwise end in exit 0 and a recording silently cut short.
+        An uncompressed frame is more than any codec writes for it; two of them is the margin."""
+        disk = os.statvfs(self._tmp.parent)
+        free = disk.f_bavail * disk.f_frsize
+        if free < 2 * frame_bytes:
+            self._failed = True
+            raise WriteFailed(f"cannot record to {self.path}: the disk is full after {self.frames} frames "
+                              f"({free // 1024} KiB left); free some space or record elsewhere (the partial "
+                              "recording was removed)")
 
     def close(self, summary: dict) -> None:
         if self._finished:
@@ -130,8 +144,8 @@ class RecordOutput:
         self._finished = True
         if self._writer is not None:
             self._writer.release()
-        if self.frames == 0:
-            # Nothing to keep: leave no empty file behind.
+        if self.frames == 0 or self._failed:
+            # Nothing to keep (or a recording cut short by a full disk): leave no partial file behind.
             self._atomic.__exit__(RuntimeUnavailable, RuntimeUnavailable("no frames"), None)
             return
         self._atomic.__exit__(None, None, None)

@@ -131,6 +131,9 @@ def _load(runtime, data, model_path, threads, delegate, device, delegate_path, f
                 raise
             warnings.append(f"{exc}; running on the CPU instead (--fallback cpu)")
 
+    if gpu_model is not None and not gpu_model.is_fully_accelerated():
+        warnings.append("LiteRT's GPU accelerator does not run every op of this model; the rest runs on the CPU "
+                        "(edgecnn inspect --target gpu names the ops)")
     if delegate_used != "edgetpu":
         _refuse_edgetpu_only_model(data, model_path)
     interpreter = gpu_model or _create_interpreter(runtime, data, model_path, threads, delegates)

@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from edgecnn.errors import RuntimeUnavailable
+from edgecnn.runtime.native_exit import mark_accelerator_loaded
 from edgecnn.tflite.flatbuffer import parse_model
 
 _GPU_HINT = ("no usable GPU accelerator here; LiteRT needs a working OpenCL, Vulkan (WebGPU) or Metal driver, "
@@ -38,6 +39,7 @@ def load_gpu_model(data: bytes, runtime_name: str) -> "GpuInterpreter":
     if runtime_name != "ai_edge_litert":
         raise RuntimeUnavailable(f"GPU without --delegate-path needs ai-edge-litert, but {runtime_name} is in use; "
                                  "pip install ai-edge-litert, or give a delegate library with --delegate-path")
+    mark_accelerator_loaded()
     from ai_edge_litert.compiled_model import CompiledModel
     from ai_edge_litert.hardware_accelerator import HardwareAccelerator
 

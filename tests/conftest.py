@@ -64,3 +64,20 @@ def gpu_accelerator():
         reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
         pytest.skip(f"LiteRT's GPU accelerator does not initialise here ({reason}); "
                     "run tools/gpu_emulation.sh to install SwiftShader")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    """Leave without native teardown once LiteRT's GPU accelerator was loaded in this process: on
+    machines with Mesa's Vulkan drivers the process died after the summary (free(): invalid pointer,
+    exit 134) with every test green. Same containment as the CLI's (edgecnn/runtime/native_exit.py)."""
+    from edgecnn.runtime import native_exit
+
+    if native_exit.accelerator_loaded() and _EXIT_STATUS in config.stash:
+        native_exit.finish(config.stash[_EXIT_STATUS])
+
+
+_EXIT_STATUS = pytest.StashKey[int]()

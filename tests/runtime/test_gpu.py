@@ -115,7 +115,7 @@ def test_profiled_gpu_latency_matches_an_invoke_and_read_loop(gpu_accelerator, m
     def loop_p50():
         time_invokes(invoke_and_read(runner), 20)
         samples = []
-        for _ in range(200):
+        for _ in range(100):
             start = time.perf_counter_ns()
             runner.invoke()
             runner.get_tensor(out)
@@ -123,16 +123,18 @@ def test_profiled_gpu_latency_matches_an_invoke_and_read_loop(gpu_accelerator, m
         return float(np.median(samples)) / 1e6
 
     loops, profiled = [], []
-    for _ in range(3):  # interleaved, so a slow phase of the shared machine hits both alike
+    for _ in range(5):  # interleaved, so a slow phase of the shared machine hits both alike
         loops.append(loop_p50())
-        profiled.append(profile_model(path, ProfileSettings(threads=(1,), runs=200, warmup=20,
+        profiled.append(profile_model(path, ProfileSettings(threads=(1,), runs=100, warmup=20,
                                                             delegate="gpu"))["latency_ms"]["p50"])
-    reference, measured = float(np.median(loops)), float(np.median(profiled))
-    # Bound: 10%, or twice the spread between the reference loops themselves on a busy machine. Measured
-    # on 2 shared cores: loops 0.86-0.93 ms, profile 0.80-1.03 ms; invoke alone 0.02-0.03 ms (30x less).
-    spread = (max(loops) - min(loops)) / reference
-    tolerance = max(0.10, 2 * spread)
-    assert abs(measured - reference) / reference <= tolerance, (loops, profiled)
+    # The best round of each: other jobs on a shared machine only ever add time. Measured on 2 shared
+    # cores: at load 2, loops 0.86-0.93 ms, profile 0.80-1.03 ms; at load 10, loops 0.17-4.1 ms and
+    # profile 0.18-4.8 ms per round, best rounds 3-4% apart (once +67%, every profile round slowed).
+    # The defect this guards against is under-reporting (invoke alone: 0.02-0.03 ms, 30x less), so the
+    # bound below is 10%; above, the profile may not exceed the loop's own slowest round by more than 10%.
+    reference, measured = min(loops), min(profiled)
+    assert measured >= 0.9 * reference, (loops, profiled)
+    assert measured <= 1.1 * max(loops), (loops, profiled)
     invoke_only = float(np.median(time_invokes(runner.invoke, 200))) / 1e6
     runner.get_tensor(out)
     assert invoke_only < reference / 2, "the GPU invoke no longer returns early; the check above proves nothing"

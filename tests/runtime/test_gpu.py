@@ -10,7 +10,6 @@ import os
 import subprocess
 import time
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -14,6 +14,7 @@ import click
 
 from edgecnn import __version__
 from edgecnn.errors import EXTRA_OF_MODULE, EdgecnnError, environment_write_error, missing_extra
+from edgecnn.runtime.native_exit import finish
 
 # name -> (module under edgecnn.cli, attribute, one-line help shown by --help without importing it)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -110,4 +111,10 @@ def cli():
 
 def main(argv=None):
     """Entry point of the ``edgecnn`` script."""
-    cli.main(args=argv, prog_name="edgecnn")
+    try:
+        cli.main(args=argv, prog_name="edgecnn")
+    except SystemExit as exc:
+        # A native crash while LiteRT's GPU accelerator tears down must not turn a finished command
+        # into a failure (runtime/native_exit.py).
+        finish(exc.code)
+    finish(0)

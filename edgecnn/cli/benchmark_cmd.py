@@ -25,8 +25,11 @@ TABLE_COLUMNS = (
 @click.option("--warmup", type=int, default=10, show_default=True, help="Untimed invokes before timing.")
 @click.option("--no-export", "no_export", is_flag=True,
               help="Only measure the files already in the run; say which are missing instead of exporting them.")
+@click.option("--delegates", "delegates_text", default="cpu", show_default=True,
+              help="Comma-separated delegates to run every TFLite format on (cpu,gpu,edgetpu): "
+                   "a row per format and delegate, e.g. fp32@gpu.")
 @click.option("--json", "as_json", is_flag=True, help="Print benchmark.json on stdout.")
-def benchmark(run, threads, formats_text, runs, warmup, no_export, as_json):
+def benchmark(run, threads, formats_text, runs, warmup, no_export, delegates_text, as_json):
     """Accuracy, top-1 agreement, size, gzip size and p50 latency of every format of RUN.
 
     Writes benchmark.json, benchmark.csv and benchmark.png (accuracy against latency) into RUN.
@@ -45,7 +48,9 @@ def benchmark(run, threads, formats_text, runs, warmup, no_export, as_json):
     if threads is None:
         rundir = RunDir(run)
         threads = rundir.load_recipe().benchmark.threads if rundir.exists() else default_value("benchmark.threads")
-    settings = BenchmarkSettings(threads=threads, runs=runs, warmup=warmup, export_missing=not no_export)
+    delegates = tuple(dict.fromkeys(d.strip() for d in delegates_text.split(",") if d.strip()))
+    settings = BenchmarkSettings(threads=threads, runs=runs, warmup=warmup, export_missing=not no_export,
+                                 delegates=delegates)
     result = benchmark_run(run, formats, settings, progress=progress_to_stderr)
     paths = write_artifacts(run, result)
     click.echo(f"wrote {paths['json']}, {paths['csv'].name} and {paths['png'].name}", err=True)

@@ -36,7 +36,7 @@ def format_report(r: dict) -> list[str]:
     lines.append(f"display     {yes_no[r['display']]}")
     for i, (name, d) in enumerate(r["delegates"].items()):
         head = "delegates   " if i == 0 else "            "
-        lines.append(f"{head}{name:8s} {'found' if d['available'] else 'missing':8s} {d['detail']}")
+        lines.append(f"{head}{name:8s} {'works' if d['available'] else 'fails':8s} {d['detail']}")
     cams = r["cameras"]
     lines.append(f"cameras     V4L2 devices: {', '.join(cams['v4l2_devices']) or 'none'}")
     lines.append(f"            picamera2: {'importable' if cams['picamera2'] else 'not installed'}")

@@ -38,6 +38,19 @@ def _loader(*paths):
     return load_predictor
 
 
+def _predictor(load_predictor, path, threads, delegate):
+    """``load_predictor``'s predictor, or a TFLite one on ``delegate`` (Keras models run where TensorFlow puts them)."""
+    from edgecnn.errors import RecipeError
+    from edgecnn.parity.predictors import TFLitePredictor, check_model_path
+
+    if delegate == "cpu":
+        return load_predictor(path, threads=threads)
+    checked = check_model_path(path)
+    if checked.suffix == ".keras":
+        raise RecipeError(f"--reference-delegate/--candidate-delegate {delegate} applies to .tflite files, not {checked}")
+    return TFLitePredictor(checked, threads=threads, delegate=delegate)
+
+
 @click.command("parity")
 @click.argument("reference", type=click.Path(path_type=str))
 @click.argument("candidate", type=click.Path(path_type=str))
@@ -58,8 +71,13 @@ def _loader(*paths):
 @click.option("--std", type=ChannelValues(positive=True), default=None, help="Normalization std for a model that declares none.")
 @click.option("--channel-order", type=click.Choice(["RGB", "BGR", "GRAY"]), default=None,
               help="Channel order for a model that declares none.")
+@click.option("--reference-delegate", type=click.Choice(["cpu", "gpu", "edgetpu"]), default="cpu", show_default=True,
+              help="Where a .tflite REFERENCE runs.")
+@click.option("--candidate-delegate", type=click.Choice(["cpu", "gpu", "edgetpu"]), default="cpu", show_default=True,
+              help="Where a .tflite CANDIDATE runs: give the same file twice with --candidate-delegate gpu to see "
+                   "what the GPU's arithmetic does to it.")
 def parity(reference, candidate, data, split, as_json, max_disagreement, max_accuracy_drop, per_layer, threads,
-           limit, mean, std, channel_order):
+           limit, mean, std, channel_order, reference_delegate, candidate_delegate):
     """Compare CANDIDATE with REFERENCE (.keras or .tflite, any pairing) on the same images.
 
     Reports top-1/top-5 agreement, score error, both accuracies, per-class changes and the images
@@ -81,8 +99,8 @@ def parity(reference, candidate, data, split, as_json, max_disagreement, max_acc
     validate_gates(max_disagreement, max_accuracy_drop)
     flags = SpecFlags(channel_order=channel_order, mean=mean, std=std)
     load_predictor = _loader(reference, candidate)
-    ref = load_predictor(reference, threads=threads)
-    cand = load_predictor(candidate, threads=threads)
+    ref = _predictor(load_predictor, reference, threads, reference_delegate)
+    cand = _predictor(load_predictor, candidate, threads, candidate_delegate)
     parity_data = load_parity_data(data, split=split, limit=limit)
     report = run_parity(ref, cand, parity_data, flags=flags, progress=True)
 

@@ -60,9 +60,9 @@ class TFLitePredictor(Predictor):
     kind = "tflite"
 
     def __init__(self, path: Path, threads: int | None = None, spec: InputSpec | None = None,
-                 labels: list[str] | None = None):
+                 labels: list[str] | None = None, delegate: str = "cpu"):
         self.path = path
-        self.classifier = TFLiteClassifier(path, threads=threads, labels=labels, spec=spec)
+        self.classifier = TFLiteClassifier(path, threads=threads, labels=labels, spec=spec, delegate=delegate)
         md = self.classifier.metadata
         detail = self.classifier.input_detail
         self.input_shape = image_shape(detail["shape"], path)

@@ -1,8 +1,8 @@
 """What this machine offers the device half: runtime, OpenCV, delegates, cameras, display.
 
-Looks without loading anything heavy: libraries are probed with the dynamic loader, Python
-packages with ``importlib.util.find_spec`` or their installed metadata (TensorFlow is reported,
-never imported or even looked up).
+Delegates are tried, not just looked for: each loads and runs a one-op model
+(runtime/delegate_probe.py). Python packages are looked up with ``importlib.util.find_spec`` or
+their installed metadata (TensorFlow is reported, never imported or even looked up).
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ import sys
 from importlib import metadata
 
 from edgecnn import __version__
-from edgecnn.runtime.interpreter import library_loadable, runtime_info
+from edgecnn.runtime.delegate_probe import probe_delegate
+from edgecnn.runtime.interpreter import DELEGATES, runtime_info
 from edgecnn.runtime.live.overlay import opencv_has_gui
 from edgecnn.runtime.live.sources import list_v4l2_devices
-
-GPU_LIBRARIES = ("libOpenCL.so.1", "libvulkan.so.1")
-
 
 def device_report() -> dict:
     import cv2
@@ -38,11 +36,7 @@ def device_report() -> dict:
         "opencv": cv2.__version__,
         "opencv_window_support": opencv_has_gui(),
         "display": bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or not sys.platform.startswith("linux"),
-        "delegates": {
-            "cpu": {"available": runtime["runtime"] is not None, "detail": "XNNPACK, built into the runtime"},
-            "edgetpu": _edgetpu(runtime),
-            "gpu": _gpu(runtime),
-        },
+        "delegates": {name: _tried(name) for name in DELEGATES},
         "cameras": {
             "v4l2_devices": list_v4l2_devices(),
             "picamera2": importlib.util.find_spec("picamera2") is not None,
@@ -52,21 +46,10 @@ def device_report() -> dict:
     }
 
 
-def _edgetpu(runtime: dict) -> dict:
-    if runtime["edgetpu_library_found"]:
-        return {"available": True, "detail": f"{runtime['edgetpu_library']} found (a Coral must be plugged in)"}
-    return {"available": False, "detail": f"{runtime['edgetpu_library']} not found; install libedgetpu1-std "
-                                          "from Coral's apt repository"}
-
-
-def _gpu(runtime: dict) -> dict:
-    found = [name for name in GPU_LIBRARIES if library_loadable(name)]
-    if runtime["runtime"] != "ai_edge_litert":
-        return {"available": False, "detail": "needs ai-edge-litert, or a delegate library via --delegate-path"}
-    if found:
-        return {"available": True, "detail": f"LiteRT GPU accelerator can use {', '.join(found)} (not tested here)"}
-    return {"available": False, "detail": f"no GPU driver library ({', '.join(GPU_LIBRARIES)}) found; "
-                                          "--delegate-path can still load a delegate library"}
+def _tried(delegate: str) -> dict:
+    """Whether ``delegate`` ran a one-op model here, and why not if it did not."""
+    result = probe_delegate(delegate)
+    return {"available": result.works, "detail": result.detail}
 
 
 def _distribution_installed(name: str) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 
 from edgecnn.errors import ModelError, RecipeError, RuntimeUnavailable, closest
 from edgecnn.runtime.litert_gpu import load_gpu_model
+from edgecnn.runtime.native_stdout import native_stdout_to_stderr
 from edgecnn.tflite.flatbuffer import TFLITE_IDENTIFIER, parse_model, read_tflite_bytes
 
 DELEGATES = ("cpu", "edgetpu", "gpu")
@@ -108,6 +109,13 @@ def load_interpreter(model_path, *, threads: int | None = None, delegate: str = 
     threads = threads or default_threads()
     warnings = [w for w in (runtime.warning, schema_warning) if w]
 
+    # LiteRT prints some load messages to stdout (measured: the OpenCL dlopen line, at GPU load; none
+    # at invoke), so loading happens with fd 1 on stderr and `--json` output stays parseable.
+    with native_stdout_to_stderr():
+        return _load(runtime, data, model_path, threads, delegate, device, delegate_path, fallback, warnings)
+
+
+def _load(runtime, data, model_path, threads, delegate, device, delegate_path, fallback, warnings):
     delegate_used, delegates, gpu_model = "cpu", [], None
     if delegate != "cpu":
         try:
@@ -123,6 +131,9 @@ def load_interpreter(model_path, *, threads: int | None = None, delegate: str = 
                 raise
             warnings.append(f"{exc}; running on the CPU instead (--fallback cpu)")
 
+    if gpu_model is not None and not gpu_model.is_fully_accelerated():
+        warnings.append("LiteRT's GPU accelerator does not run every op of this model; the rest runs on the CPU "
+                        "(edgecnn inspect --target gpu names the ops)")
     if delegate_used != "edgetpu":
         _refuse_edgetpu_only_model(data, model_path)
     interpreter = gpu_model or _create_interpreter(runtime, data, model_path, threads, delegates)

@@ -9,19 +9,37 @@ the flatbuffer itself, because CompiledModel does not report them.
 
 from __future__ import annotations
 
+import ctypes
+import os
+
 import numpy as np
 
 from edgecnn.errors import RuntimeUnavailable
+from edgecnn.runtime.native_exit import mark_accelerator_loaded
 from edgecnn.tflite.flatbuffer import parse_model
 
 _GPU_HINT = ("no usable GPU accelerator here; LiteRT needs a working OpenCL, Vulkan (WebGPU) or Metal driver, "
              "or give a GPU delegate library with --delegate-path")
 
 
+def _gpu_hint() -> str:
+    """The hint, plus what was tried: the Vulkan loader and the driver it was pointed at."""
+    try:
+        ctypes.CDLL("libvulkan.so.1")
+        loader = "Vulkan loader libvulkan.so.1 found"
+    except OSError:
+        loader = "Vulkan loader libvulkan.so.1 not found (apt-get install libvulkan1)"
+    driver = os.environ.get("VK_DRIVER_FILES") or os.environ.get("VK_ICD_FILENAMES")
+    driver = f"VK_DRIVER_FILES={driver}" if driver else "the system's Vulkan drivers (VK_DRIVER_FILES unset)"
+    return (f"{_GPU_HINT} (tried: {loader}, {driver}, no adapter initialised; for a software GPU to test with, "
+            "apt-get install chromium-common and set VK_DRIVER_FILES=/usr/lib/chromium/vk_swiftshader_icd.json)")
+
+
 def load_gpu_model(data: bytes, runtime_name: str) -> "GpuInterpreter":
     if runtime_name != "ai_edge_litert":
         raise RuntimeUnavailable(f"GPU without --delegate-path needs ai-edge-litert, but {runtime_name} is in use; "
                                  "pip install ai-edge-litert, or give a delegate library with --delegate-path")
+    mark_accelerator_loaded()
     from ai_edge_litert.compiled_model import CompiledModel
     from ai_edge_litert.hardware_accelerator import HardwareAccelerator
 
@@ -29,7 +47,7 @@ def load_gpu_model(data: bytes, runtime_name: str) -> "GpuInterpreter":
         # GPU alone, not GPU|CPU: a model that silently ran on the CPU would mislead a user who asked for the GPU.
         model = CompiledModel.from_buffer(data, hardware_accel=HardwareAccelerator.GPU)
     except RuntimeError:
-        raise RuntimeUnavailable(_GPU_HINT) from None
+        raise RuntimeUnavailable(_gpu_hint()) from None
     return GpuInterpreter(model, data)
 
 
@@ -58,6 +76,10 @@ class GpuInterpreter:
 
     def set_tensor(self, index: int, value: np.ndarray) -> None:
         self._in_buffers[self._position[index]].write(np.ascontiguousarray(value))
+
+    def is_fully_accelerated(self) -> bool:
+        """LiteRT's own answer: does every op of the model run on the accelerator?"""
+        return bool(self._model.is_fully_accelerated())
 
     def invoke(self) -> None:
         self._model.run_by_index(0, self._in_buffers, self._out_buffers)

@@ -28,9 +28,10 @@ from edgecnn.atomic import atomic_path, write_json, write_text
 from edgecnn.errors import EdgecnnError, RecipeError, RunDirError, closest
 from edgecnn.parity.core import run_parity
 from edgecnn.parity.data import load_parity_data
+from edgecnn.parity.predictors import TFLitePredictor
 from edgecnn.recipe import default_value
 from edgecnn.rundir import RunDir
-from edgecnn.runtime.interpreter import runtime_info
+from edgecnn.runtime.interpreter import DELEGATES, runtime_info
 from edgecnn.runtime.profile.profiler import ProfileSettings, latency_summary, profile_model, time_invokes
 from edgecnn.runtime.profile.sysinfo import system_info
 from edgecnn.tflite.metadata import read_metadata
@@ -83,8 +84,16 @@ class BenchmarkSettings:
     runs: int = 100
     warmup: int = 10
     export_missing: bool = True
+    # Each TFLite format gets one row per delegate ("fp32" on the CPU, "fp32@gpu" on the GPU ...).
+    delegates: tuple[str, ...] = ("cpu",)
 
     def __post_init__(self):
+        for delegate in self.delegates:
+            if delegate not in DELEGATES:
+                raise RecipeError(f"unknown delegate {delegate!r}{closest(delegate, DELEGATES)} in --delegates; "
+                                  f"use a comma-separated subset of {', '.join(DELEGATES)}")
+        if not self.delegates:
+            raise RecipeError("--delegates is empty; e.g. --delegates cpu,gpu")
         if not isinstance(self.threads, int) or self.threads < 1:
             raise RecipeError(f"--threads must be a whole number >= 1, got {self.threads!r}")
         if not isinstance(self.runs, int) or self.runs < 1:
@@ -106,8 +115,9 @@ def parse_formats(text: str | None) -> list[Format]:
 
 # --- one row ----------------------------------------------------------------------------------
 
-def empty_row(fmt: Format) -> dict:
-    return {"format": fmt.name, "status": "", "accuracy": None, "top1_agreement": None, "size_bytes": None,
+def empty_row(fmt: Format, delegate: str = "cpu") -> dict:
+    name = fmt.name if delegate == "cpu" else f"{fmt.name}@{delegate}"
+    return {"format": name, "delegate": delegate, "status": "", "accuracy": None, "top1_agreement": None, "size_bytes": None,
             "gzip_bytes": None, "latency_ms_p50": None, "latency_ms": None, "file": None, "source": fmt.source,
             "description": fmt.description, "note": ""}
 
@@ -176,11 +186,11 @@ def file_sizes(path: Path) -> tuple[int, int]:
     return len(data), len(gzip.compress(data, compresslevel=9, mtime=0))
 
 
-def measure_latency(path: Path, fmt: Format, settings: BenchmarkSettings) -> dict:
+def measure_latency(path: Path, fmt: Format, settings: BenchmarkSettings, delegate: str = "cpu") -> dict:
     if fmt.quantize is None:
         return keras_latency(path, settings)
     report = profile_model(path, ProfileSettings(threads=(settings.threads,), runs=settings.runs,
-                                                 warmup=settings.warmup))
+                                                 warmup=settings.warmup, delegate=delegate))
     return report["latency_ms"]
 
 
@@ -202,18 +212,21 @@ class Evaluator:
         self.reference = load_predictor(run.require(run.float_model, f"edgecnn train DATA --out {run.path}"))
         self._reference_accuracy = None
 
-    def evaluate(self, path: Path) -> tuple[float | None, float]:
+    def evaluate(self, path: Path, delegate: str = "cpu") -> tuple[float | None, float]:
         if path == self.reference.path:
             candidate = self.reference
+        elif delegate != "cpu":
+            candidate = TFLitePredictor(path, threads=self.threads, delegate=delegate)
         else:
             candidate = load_predictor(path, threads=self.threads)
         report = run_parity(self.reference, candidate, self.data)
         return report.candidate.get("accuracy"), report.top1_agreement
 
 
-def benchmark_format(run: RunDir, fmt: Format, settings: BenchmarkSettings, evaluator: Evaluator | None) -> dict:
+def benchmark_format(run: RunDir, fmt: Format, settings: BenchmarkSettings, evaluator: Evaluator | None,
+                     delegate: str = "cpu") -> dict:
     """One row. Never raises for a problem of this format alone: the status carries it."""
-    row = empty_row(fmt)
+    row = empty_row(fmt, delegate)
     try:
         path, note = model_file(run, fmt, settings)
         row["note"] = note
@@ -223,8 +236,8 @@ def benchmark_format(run: RunDir, fmt: Format, settings: BenchmarkSettings, eval
         row["file"] = path.name
         row["size_bytes"], row["gzip_bytes"] = file_sizes(path)
         if evaluator is not None:
-            row["accuracy"], row["top1_agreement"] = evaluator.evaluate(path)
-        row["latency_ms"] = measure_latency(path, fmt, settings)
+            row["accuracy"], row["top1_agreement"] = evaluator.evaluate(path, delegate)
+        row["latency_ms"] = measure_latency(path, fmt, settings, delegate)
         row["latency_ms_p50"] = row["latency_ms"]["p50"]
         row["status"] = "ok"
     except EdgecnnError as exc:
@@ -256,10 +269,12 @@ def benchmark_run(run_path, formats: list[Format], settings: BenchmarkSettings,
     else:
         say(f"{run.path} has no float.keras: accuracy and agreement cannot be measured, only size and latency")
     rows = []
-    for index, fmt in enumerate(formats, 1):
-        say(f"[{index}/{len(formats)}] {fmt.name}: {fmt.description} ...")
-        row = benchmark_format(run, fmt, settings, evaluator)
-        say(f"[{index}/{len(formats)}] {fmt.name}: {row['status']}" + _row_summary(row))
+    jobs = [(fmt, d) for fmt in formats for d in settings.delegates if d == "cpu" or fmt.quantize is not None]
+    for index, (fmt, delegate) in enumerate(jobs, 1):
+        name = empty_row(fmt, delegate)["format"]
+        say(f"[{index}/{len(jobs)}] {name}: {fmt.description} ...")
+        row = benchmark_format(run, fmt, settings, evaluator, delegate)
+        say(f"[{index}/{len(jobs)}] {name}: {row['status']}" + _row_summary(row))
         rows.append(row)
     if not any(row["status"] == "ok" for row in rows):
         reasons = "; ".join(f"{row['format']}: {row['note']}" for row in rows)

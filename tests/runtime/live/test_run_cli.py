@@ -167,7 +167,7 @@ def test_classify_only_broken_images_fails(files):
 def test_doctor_reports_runtime_and_absences():
     result = invoke("doctor")
     assert result.exit_code == 0
-    assert "runtime     ai_edge_litert" in result.stdout and "edgetpu  missing" in result.stdout
+    assert "runtime     ai_edge_litert" in result.stdout and "edgetpu  fails" in result.stdout
     report = json.loads(invoke("doctor", "--json").stdout)
     assert report["runtime"] == "ai_edge_litert" and report["delegates"]["edgetpu"]["available"] is False
     assert report["cameras"]["picamera2"] is False and isinstance(report["cameras"]["v4l2_devices"], list)

@@ -165,3 +165,16 @@ def test_implausibly_large_buffer_refused_before_parsing():
     big = b"M001" * (standard.MAX_METADATA_BYTES // 4 + 1)
     with pytest.raises(ModelError, match="refusing to parse"):
         standard.parse(big, {}, channels=3, num_scores=3)
+
+
+def test_inspect_shows_both_entries(tmp_path):
+    from edgecnn.tflite.inspect import format_info, inspect_file
+
+    path = tmp_path / "m.tflite"
+    path.write_bytes(with_metadata(build_classifier(), ["red", "green", "blue"], 8, 8))
+    info = inspect_file(path)
+    assert info.standard["labels"] == ["red", "green", "blue"] and info.metadata["labels"] == ["red", "green", "blue"]
+    text = format_info(info)
+    assert "edgecnn metadata: test-pool-fc" in text and "standard metadata (TFLITE_METADATA): test-pool-fc" in text
+    path.write_bytes(third_party(build_classifier(), meta(), {"labels.txt": b"r\ng\nb\n"}))
+    assert inspect_file(path).to_dict()["standard_metadata"]["mean"] == [0.0]

@@ -6,6 +6,7 @@ labels and the flatc-generated accessors (not the object API edgecnn reads with)
 MediaPipe, the real consumer, is tested in tests/interop/test_mediapipe.py.
 """
 
+import dataclasses
 import hashlib
 import io
 import zipfile
@@ -178,3 +179,25 @@ def test_inspect_shows_both_entries(tmp_path):
     assert "edgecnn metadata: test-pool-fc" in text and "standard metadata (TFLITE_METADATA): test-pool-fc" in text
     path.write_bytes(third_party(build_classifier(), meta(), {"labels.txt": b"r\ng\nb\n"}))
     assert inspect_file(path).to_dict()["standard_metadata"]["mean"] == [0.0]
+
+
+def test_edge_tpu_compiled_layout_gets_both_entries_back():
+    """edgetpu_compiler re-serialises the flatbuffer: the metadata table survives, the appended zip does not,
+    and the compiled program is a large constant buffer. export re-embeds on that file (exporter._compile)."""
+    exported = with_metadata(build_classifier(kind="int8"), ["a", "b", "c"], 8, 8, quantization="int8")
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(associated_files.split(exported)[0]))
+    program = schema.BufferT()
+    program.data = list(np.random.default_rng(0).integers(0, 255, 200_000, dtype=np.uint8))
+    model.buffers.insert(1, program)  # shifts every buffer index, as a rewritten graph does
+    for entry in model.metadata:
+        entry.buffer += 1
+    for tensor in model.subgraphs[0].tensors:
+        tensor.buffer += 1 if tensor.buffer >= 1 else 0
+    compiled = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    assert associated_files.split(compiled)[1] == {}  # the zip is gone, as after the real compiler
+    md = metadata_from_bytes(compiled)
+    again = embed_metadata(compiled, dataclasses.replace(md, target="edgetpu", content_hash=""))
+    assert list(metadata_names(again)).count("edgecnn") == 1 and list(metadata_names(again)).count("TFLITE_METADATA") == 1
+    assert zipfile.ZipFile(io.BytesIO(again)).read("labels.txt") == b"a\nb\nc\n"
+    assert describe(again).metadata.target == "edgetpu" and describe(again).standard.labels == ["a", "b", "c"]
+    assert verify_content_hash(again, metadata_from_bytes(again))

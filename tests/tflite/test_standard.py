@@ -9,6 +9,7 @@ MediaPipe, the real consumer, is tested in tests/interop/test_mediapipe.py.
 import dataclasses
 import hashlib
 import io
+import json
 import zipfile
 
 import numpy as np
@@ -201,3 +202,25 @@ def test_edge_tpu_compiled_layout_gets_both_entries_back():
     assert zipfile.ZipFile(io.BytesIO(again)).read("labels.txt") == b"a\nb\nc\n"
     assert describe(again).metadata.target == "edgetpu" and describe(again).standard.labels == ["a", "b", "c"]
     assert verify_content_hash(again, metadata_from_bytes(again))
+
+
+def test_classify_and_run_use_a_third_party_models_labels_and_say_so(tmp_path):
+    import cv2
+    from click.testing import CliRunner
+
+    from edgecnn.cli import cli
+
+    model = tmp_path / "maker.tflite"
+    model.write_bytes(third_party(build_classifier(), meta(labels=None), {"labels.txt": b"rot\ngruen\nblau\n"}))
+    images = tmp_path / "images"
+    images.mkdir()
+    bgr = np.zeros((8, 8, 3), np.uint8)
+    bgr[..., 0] = 220  # blue in OpenCV's BGR
+    cv2.imwrite(str(images / "blue.png"), bgr)
+    result = CliRunner().invoke(cli, ["classify", str(model), str(images), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.splitlines()[0])["label"] == "blau"
+    assert "from its standard TFLite metadata (TFLITE_METADATA)" in result.stderr
+    run = CliRunner().invoke(cli, ["run", str(model), "--source", str(images), "--headless", "--json", "--max-frames", "1"])
+    assert run.exit_code == 0, run.output
+    assert json.loads(run.stdout.splitlines()[0])["label"] == "blau"

@@ -23,7 +23,7 @@ from edgecnn.runtime.preprocess import (
     model_pixels_from_rgb,
     quantize_input,
 )
-from edgecnn.tflite.described import GUESS_WARNING, describe_file
+from edgecnn.tflite.described import EDGECNN_SOURCE, GUESS_WARNING, describe_file
 from edgecnn.tflite.metadata import ModelMetadata
 
 
@@ -103,7 +103,9 @@ class TFLiteClassifier:
         if labels is not None:
             labels, source = list(labels), "the given labels"
         elif self.metadata is not None:
-            labels, source = list(self.metadata.labels), f"its {self.metadata_source}"
+            # "its metadata" for edgecnn's entry (the usual case); the standard entry is named.
+            labels = list(self.metadata.labels)
+            source = "its metadata" if self.metadata_source == EDGECNN_SOURCE else f"its {self.metadata_source}"
         else:  # no metadata, no labels file: name classes by index
             labels, source = [str(i) for i in range(self.num_classes)], ""
         if len(labels) != self.num_classes:

@@ -66,6 +66,10 @@ def test_mediapipe_image_classifier_reads_edgecnn_exports(tiny_run, digit_images
     diff = float(np.abs(ours - their_scores).max())
     print(f"{name}: top-1 agreement {agreement:.4f} on {len(digit_images)} images, max |score diff| {diff:.3g}")
     if name == "uint8":
+        scale, zero_point = classifier.input_detail["quantization"]
+        print(f"uint8: input scale {scale!r}, zero point {zero_point}; metadata mean {classifier.metadata.mean[0]!r}, "
+              f"std {classifier.metadata.std[0]!r}")
+        assert classifier.metadata.mean[0] == zero_point and abs(classifier.metadata.std[0] * scale - 1) < 1e-6
         # MediaPipe feeds raw pixels; edgecnn's own preprocessing must produce exactly those bytes.
         for path in digit_images:
             rgb = read_image(path)

@@ -96,7 +96,7 @@ def test_grayscale_model(models):
 def test_output_size_must_match_labels(models, tmp_path):
     mismatched = tmp_path / "mismatch.tflite"
     mismatched.write_bytes(with_metadata(build_classifier(classes=3), ["a", "b"], 8, 8))
-    with pytest.raises(ModelError, match=r"outputs 3 scores but its edgecnn metadata name 2 classes; give a labels file with 3 lines"):
+    with pytest.raises(ModelError, match=r"outputs 3 scores but its metadata name 2 classes; give a labels file with 3 lines"):
         TFLiteClassifier(mismatched)
     with pytest.raises(ModelError, match=r"outputs 3 scores but the given labels name 4 classes"):
         TFLiteClassifier(models["float"], labels=["a", "b", "c", "d"])

@@ -89,37 +89,38 @@ def read_metadata(path) -> ModelMetadata | None:
 
 
 def metadata_from_bytes(data: bytes, name="model") -> ModelMetadata | None:
-    raw = _raw_metadata_entries(data).get(METADATA_NAME)
+    raw = raw_metadata_entry(data, METADATA_NAME)
     return None if raw is None else ModelMetadata.from_json(raw, name=name)
 
 
 def raw_metadata_entry(data: bytes, name: str) -> bytes | None:
-    """The bytes of one metadata entry, or None when the model has no entry of that name."""
-    return _raw_metadata_entries(data).get(name)
+    """The bytes of one metadata entry, or None when the model has no entry of that name.
 
-
-def metadata_names(data: bytes) -> dict[str, int]:
-    """Names of all metadata entries and their sizes in bytes (for ``inspect``)."""
-    return {name: len(blob) for name, blob in _raw_metadata_entries(data).items()}
-
-
-def _raw_metadata_entries(data: bytes) -> dict[str, bytes]:
-    model = parse_model(data)
-    entries = {}
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        name = (entry.Name() or b"").decode("utf-8", "replace")
-        buffer = model.Buffers(entry.Buffer())
+    An implausibly large entry is refused before it is copied or parsed."""
+    for entry_name, buffer in _metadata_buffers(data):
+        if entry_name != name:
+            continue
         size = buffer.Size() if buffer.Offset() > 1 else buffer.DataLength()
         if size > MAX_ENTRY_BYTES:
             raise ModelError(f"metadata entry {name!r} is {size} bytes, more than the {MAX_ENTRY_BYTES} any real "
                              "metadata needs; refusing to read it")
         if buffer.Offset() > 1:  # large models keep buffers after the flatbuffer
-            blob = bytes(data[buffer.Offset(): buffer.Offset() + buffer.Size()])
-        else:
-            blob = buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b""
-        entries[name] = blob
-    return entries
+            return bytes(data[buffer.Offset(): buffer.Offset() + buffer.Size()])
+        return buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b""
+    return None
+
+
+def metadata_names(data: bytes) -> dict[str, int]:
+    """Names of all metadata entries and their sizes in bytes (for ``inspect``)."""
+    return {name: (buffer.Size() if buffer.Offset() > 1 else buffer.DataLength())
+            for name, buffer in _metadata_buffers(data)}
+
+
+def _metadata_buffers(data: bytes):
+    model = parse_model(data)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        yield (entry.Name() or b"").decode("utf-8", "replace"), model.Buffers(entry.Buffer())
 
 
 def embed_metadata(model_bytes: bytes, metadata: ModelMetadata) -> bytes:

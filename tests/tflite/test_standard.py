@@ -224,3 +224,17 @@ def test_classify_and_run_use_a_third_party_models_labels_and_say_so(tmp_path):
     run = CliRunner().invoke(cli, ["run", str(model), "--source", str(images), "--headless", "--json", "--max-frames", "1"])
     assert run.exit_code == 0, run.output
     assert json.loads(run.stdout.splitlines()[0])["label"] == "blau"
+
+
+def test_oversized_entry_in_the_model_is_refused_before_it_is_copied():
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(build_classifier()))
+    buffer = schema.BufferT()
+    buffer.data = list(b"M001") + [0] * standard.MAX_METADATA_BYTES
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = "TFLITE_METADATA", len(model.buffers) - 1
+    model.metadata = (model.metadata or []) + [entry]
+    data = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    assert metadata_names(data)["TFLITE_METADATA"] == standard.MAX_METADATA_BYTES + 4  # listed, not read
+    with pytest.raises(ModelError, match="'TFLITE_METADATA' is 4194308 bytes, more than the 4194304"):
+        describe(data)

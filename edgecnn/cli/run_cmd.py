@@ -152,6 +152,8 @@ def _load_classifier(model, threads, delegate, device, delegate_path, fallback, 
                                   spec_overrides=overrides)
     for warning in classifier.warnings:
         _warn(warning)
+    if classifier.metadata_source and classifier.metadata_source != "edgecnn metadata":
+        click.echo(f"labels, normalization and colour space from its {classifier.metadata_source}", err=True)
     return classifier
 
 

@@ -23,7 +23,8 @@ from edgecnn.runtime.preprocess import (
     model_pixels_from_rgb,
     quantize_input,
 )
-from edgecnn.tflite.metadata import ModelMetadata, read_metadata
+from edgecnn.tflite.described import EDGECNN_SOURCE, GUESS_WARNING, describe_file
+from edgecnn.tflite.metadata import ModelMetadata
 
 
 class TFLiteClassifier:
@@ -38,7 +39,10 @@ class TFLiteClassifier:
                                                           fallback=fallback)
         self.interpreter = self.loaded.interpreter
         self.warnings: list[str] = list(self.loaded.warnings)
-        self.metadata: ModelMetadata | None = self._read_metadata()
+        self.metadata_source = ""  # where labels and preprocessing came from (see tflite.described)
+        self.metadata: ModelMetadata | None = self._read_metadata(
+            guesses_covered=spec is not None or (labels is not None and bool(spec_overrides)
+                                                 and any(v is not None for v in spec_overrides.values())))
         self.input_detail, self.output_detail = self._single_io()
         self.spec = spec or self._spec_from_model(spec_overrides or {})
         self._check_spec_fits_input()
@@ -49,12 +53,16 @@ class TFLiteClassifier:
         self._output_index = self.output_detail["index"]
 
     # --- set-up -----------------------------------------------------------------------
-    def _read_metadata(self) -> ModelMetadata | None:
+    def _read_metadata(self, guesses_covered: bool) -> ModelMetadata | None:
         try:
-            return read_metadata(self.model_path)
+            described = describe_file(self.model_path)
         except ModuleNotFoundError:  # tflite_runtime-only install: no flatbuffer schema to read it with
             self.warnings.append("cannot read edgecnn metadata without ai-edge-litert; using flags and defaults")
             return None
+        guess = GUESS_WARNING.format(name=self.model_path)
+        self.warnings.extend(w for w in described.warnings if not (guesses_covered and w == guess))
+        self.metadata_source = described.source
+        return described.metadata
 
     def _single_io(self) -> tuple[dict, dict]:
         inputs = self.interpreter.get_input_details()
@@ -95,7 +103,9 @@ class TFLiteClassifier:
         if labels is not None:
             labels, source = list(labels), "the given labels"
         elif self.metadata is not None:
-            labels, source = list(self.metadata.labels), "its metadata"
+            # "its metadata" for edgecnn's entry (the usual case); the standard entry is named.
+            labels = list(self.metadata.labels)
+            source = "its metadata" if self.metadata_source == EDGECNN_SOURCE else f"its {self.metadata_source}"
         else:  # no metadata, no labels file: name classes by index
             labels, source = [str(i) for i in range(self.num_classes)], ""
         if len(labels) != self.num_classes:

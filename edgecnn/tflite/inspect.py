@@ -18,6 +18,7 @@ from collections import Counter
 import numpy as np
 
 from edgecnn.errors import ModelError
+from edgecnn.tflite.described import read_standard
 from edgecnn.tflite.flatbuffer import check_tflite_bytes, parse_model, read_tflite_bytes
 from edgecnn.tflite.metadata import METADATA_NAME, metadata_from_bytes, metadata_names
 
@@ -82,6 +83,7 @@ class ModelInfo:
     metadata_error: str | None
     metadata_entries: dict[str, int]  # every metadata entry's name and size
     path: str = ""
+    standard: dict | None = None  # the TFLITE_METADATA entry as a dict ({"error": ...} when unreadable)
 
     @property
     def main(self) -> SubgraphInfo:
@@ -126,6 +128,7 @@ class ModelInfo:
             "float_tensors": self.float_tensors(),
             "metadata": metadata,
             "metadata_entries": self.metadata_entries,
+            "standard_metadata": self.standard,
         }
 
 
@@ -156,7 +159,15 @@ def inspect_bytes(data: bytes, name: str = "model", *, checked: bool = False) ->
     except ModelError as exc:
         error = str(exc)
     return ModelInfo(size_bytes=len(data), subgraphs=subgraphs, metadata=metadata, metadata_error=error,
-                     metadata_entries=entries)
+                     metadata_entries=entries, standard=_standard_dict(data, name))
+
+
+def _standard_dict(data: bytes, name) -> dict | None:
+    try:
+        found = read_standard(data, name=name)
+    except ModelError as exc:
+        return {"error": str(exc)}
+    return None if found is None else dataclasses.asdict(found)
 
 
 # --- flatbuffer readers -------------------------------------------------------------------------
@@ -266,7 +277,20 @@ def format_info(info: ModelInfo) -> str:
         lines.append(f"edgecnn metadata: unreadable ({info.metadata_error})")
     else:
         lines.append("edgecnn metadata: none (labels from --labels FILE or class indices)")
-    others = [name for name in info.metadata_entries if name != METADATA_NAME]
+    lines.append(_standard_line(info.standard))
+    others = [name for name in info.metadata_entries if name not in (METADATA_NAME, "TFLITE_METADATA")]
     if others:
         lines.append("other metadata entries: " + ", ".join(others))
     return "\n".join(lines)
+
+
+def _standard_line(std: dict | None) -> str:
+    if std is None:
+        return "standard metadata (TFLITE_METADATA): none (MediaPipe and the Task Library cannot use this model)"
+    if "error" in std:
+        return f"standard metadata (TFLITE_METADATA): unreadable ({std['error']})"
+    labels = std.get("labels")
+    return (f"standard metadata (TFLITE_METADATA): {std.get('name') or '?'}, "
+            f"{std.get('height')}x{std.get('width')} {std.get('channel_order') or 'colour space unknown'}, "
+            f"mean {std.get('mean')}, std {std.get('std')}, "
+            + (f"{len(labels)} labels (labels.txt)" if labels else "no labels"))

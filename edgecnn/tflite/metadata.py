@@ -19,11 +19,13 @@ import json
 from pathlib import Path
 
 from edgecnn.errors import ModelError
+from edgecnn.tflite import associated_files, standard
 from edgecnn.tflite.flatbuffer import parse_model, read_tflite_bytes
 
 METADATA_NAME = "edgecnn"
 FORMAT_VERSION = 1
 CHANNEL_ORDERS = ("RGB", "BGR", "GRAY")
+MAX_ENTRY_BYTES = standard.MAX_METADATA_BYTES  # checked before a metadata buffer is copied or parsed
 
 
 @dataclasses.dataclass
@@ -87,73 +89,104 @@ def read_metadata(path) -> ModelMetadata | None:
 
 
 def metadata_from_bytes(data: bytes, name="model") -> ModelMetadata | None:
-    raw = _raw_metadata_entries(data).get(METADATA_NAME)
+    raw = raw_metadata_entry(data, METADATA_NAME)
     return None if raw is None else ModelMetadata.from_json(raw, name=name)
+
+
+def raw_metadata_entry(data: bytes, name: str) -> bytes | None:
+    """The bytes of one metadata entry, or None when the model has no entry of that name.
+
+    An implausibly large entry is refused before it is copied or parsed."""
+    for entry_name, buffer in _metadata_buffers(data):
+        if entry_name != name:
+            continue
+        size = buffer.Size() if buffer.Offset() > 1 else buffer.DataLength()
+        if size > MAX_ENTRY_BYTES:
+            raise ModelError(f"metadata entry {name!r} is {size} bytes, more than the {MAX_ENTRY_BYTES} any real "
+                             "metadata needs; refusing to read it")
+        if buffer.Offset() > 1:  # large models keep buffers after the flatbuffer
+            return bytes(data[buffer.Offset(): buffer.Offset() + buffer.Size()])
+        return buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b""
+    return None
 
 
 def metadata_names(data: bytes) -> dict[str, int]:
     """Names of all metadata entries and their sizes in bytes (for ``inspect``)."""
-    return {name: len(blob) for name, blob in _raw_metadata_entries(data).items()}
+    return {name: (buffer.Size() if buffer.Offset() > 1 else buffer.DataLength())
+            for name, buffer in _metadata_buffers(data)}
 
 
-def _raw_metadata_entries(data: bytes) -> dict[str, bytes]:
+def _metadata_buffers(data: bytes):
     model = parse_model(data)
-    entries = {}
     for i in range(model.MetadataLength()):
         entry = model.Metadata(i)
-        name = (entry.Name() or b"").decode("utf-8", "replace")
-        buffer = model.Buffers(entry.Buffer())
-        if buffer.Offset() > 1:  # large models keep buffers after the flatbuffer
-            blob = bytes(data[buffer.Offset(): buffer.Offset() + buffer.Size()])
-        else:
-            blob = buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b""
-        entries[name] = blob
-    return entries
+        yield (entry.Name() or b"").decode("utf-8", "replace"), model.Buffers(entry.Buffer())
 
 
 def embed_metadata(model_bytes: bytes, metadata: ModelMetadata) -> bytes:
-    """A copy of ``model_bytes`` with ``metadata`` stored in its metadata table.
+    """A copy of ``model_bytes`` carrying ``metadata`` twice: edgecnn's entry and the standard one.
 
-    Replaces an existing edgecnn entry. Sets ``metadata.content_hash`` to the hash of the
-    model without the edgecnn entry, so ``verify_content_hash`` can later detect tampering.
+    Replaces existing edgecnn and ``TFLITE_METADATA`` entries; keeps every other associated file
+    in the appended zip and adds ``labels.txt``. Sets ``metadata.content_hash`` to the hash of the
+    model without either entry, so ``verify_content_hash`` can later detect tampering.
     """
-    from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
-    _drop_entry(model)
+    flat, files = associated_files.split(model_bytes)
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(flat))
+    _drop_entries(model)
     metadata.content_hash = _hash_model_object(model)
+    _append_entry(model, METADATA_NAME, metadata.to_json().encode("utf-8"))
+    _append_entry(model, standard.METADATA_NAME, standard.build(standard_from_edgecnn(metadata)))
+    files[standard.LABELS_FILE] = "\n".join(metadata.labels).encode("utf-8") + b"\n"
+    return associated_files.join(bytes(flatbuffer_utils.convert_object_to_bytearray(model)), files)
+
+
+def standard_from_edgecnn(metadata: ModelMetadata) -> standard.StandardMetadata:
+    recipe_name = metadata.model_name or "edgecnn image classifier"
+    return standard.StandardMetadata(
+        name=recipe_name, version=metadata.content_hash or "",
+        description=(f"{len(metadata.labels)}-class image classifier made by edgecnn {metadata.edgecnn_version}"
+                     f" ({metadata.quantization or 'float'}, {metadata.target}); the 'edgecnn' entry has the recipe"),
+        license=str(metadata.recipe.get("license", "")) if isinstance(metadata.recipe, dict) else "",
+        labels=list(metadata.labels), mean=list(metadata.mean), std=list(metadata.std),
+        channel_order=metadata.channel_order, height=metadata.height, width=metadata.width)
+
+
+def _append_entry(model, name: str, blob: bytes) -> None:
+    from ai_edge_litert import schema_py_generated as schema
+
     buffer = schema.BufferT()
-    buffer.data = list(metadata.to_json().encode("utf-8"))
+    buffer.data = list(blob)
     model.buffers.append(buffer)
     entry = schema.MetadataT()
-    entry.name = METADATA_NAME
+    entry.name = name
     entry.buffer = len(model.buffers) - 1
     model.metadata = (model.metadata or []) + [entry]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def verify_content_hash(model_bytes: bytes, metadata: ModelMetadata) -> bool:
-    """True when the model (without its edgecnn entry) still hashes to ``metadata.content_hash``."""
+    """True when the model (without its metadata entries) still hashes to ``metadata.content_hash``."""
     from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
-    _drop_entry(model)
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(associated_files.split(model_bytes)[0]))
+    _drop_entries(model)
     return _hash_model_object(model) == metadata.content_hash
 
 
-def _drop_entry(model) -> None:
+def _drop_entries(model) -> None:
+    """Remove edgecnn's and the standard entry, so the hash covers the model, not its descriptions."""
     kept, dropped_buffers = [], []
     for entry in model.metadata or []:
         name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
-        if name == METADATA_NAME:
+        if name in (METADATA_NAME, standard.METADATA_NAME):
             dropped_buffers.append(entry.buffer)
         else:
             kept.append(entry)
     model.metadata = kept or None
     for index in sorted(dropped_buffers, reverse=True):
         if index == len(model.buffers) - 1:
-            # Our entry's buffer is the last one (embed_metadata appends it): remove it, so the
+            # Our entries' buffers are the last ones (embed_metadata appends them): remove them, so the
             # model hashes exactly as it did before embedding.
             model.buffers.pop()
         else:

@@ -29,7 +29,8 @@ from edgecnn.errors import ModelError, RecipeError
 from edgecnn.runtime.interpreter import import_runtime, load_interpreter
 from edgecnn.runtime.profile import sysinfo
 from edgecnn.tflite.flatbuffer import read_tflite_bytes
-from edgecnn.tflite.metadata import ModelMetadata, metadata_from_bytes
+from edgecnn.tflite.described import EDGECNN_SOURCE, describe
+from edgecnn.tflite.metadata import ModelMetadata
 
 REPORT_SCHEMA = "edgecnn.profile/1"
 # Fields of a row that are also copied to the top level of a report (from its fastest row),
@@ -276,7 +277,8 @@ def profile_model(model_path, settings: ProfileSettings, *, device_profile: str 
     is always the best figure and ``report["rows"]`` holds every thread count.
     """
     data = read_tflite_bytes(model_path)
-    metadata = metadata_from_bytes(data, name=str(model_path))
+    described = describe(data, name=str(model_path))  # edgecnn's entry, else TFLITE_METADATA (inputs only)
+    metadata = described.metadata if described.source == EDGECNN_SOURCE else None
     environment = sysinfo.system_info()
     import_runtime()  # the module import is a one-off cost of the process, not of loading a model
     rows, io = [], {}
@@ -284,7 +286,7 @@ def profile_model(model_path, settings: ProfileSettings, *, device_profile: str 
         if progress:
             progress(f"profiling {Path(model_path).name}: {threads} thread(s), "
                      f"{settings.warmup} warm-up + {settings.runs} timed runs")
-        row, io = profile_row(model_path, threads, settings, metadata)
+        row, io = profile_row(model_path, threads, settings, described.metadata)
         rows.append(row)
         if progress:
             progress(f"  p50 {rows[-1]['latency_ms']['p50']:.4g} ms")

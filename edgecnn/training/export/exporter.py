@@ -38,6 +38,7 @@ from edgecnn.training.data.run_inputs import input_spec, model_name, open_run
 from edgecnn.training.export import calibration
 from edgecnn.training.export.checks import check_int8, run_checks  # noqa: F401  (check_int8: for callers)
 from edgecnn.training.export.convert import convert, static_input_shape
+from edgecnn.training.export.raw_pixels import raw_pixel_normalization
 from edgecnn.training.models.model_io import is_qat_archive, load_keras_model, qat_info
 
 TARGETS = EXPORT_TARGETS
@@ -277,6 +278,8 @@ def export(path, options: ExportOptions | None = None, *, post_check: PostCheck 
                    representative=calibration.representative_dataset() if calibration is not None else None)
     checks = run_checks(data, mode, io, target)
     metadata = _metadata(source, spec, labels or [str(i) for i in range(num_classes)], mode, qsource, target)
+    if io == "uint8":  # raw pixels in, as MediaPipe feeds them: see raw_pixels
+        metadata.mean, metadata.std = raw_pixel_normalization(data, metadata.channels)
     data = embed_metadata(data, metadata)
     result = ExportResult(path=out, mode=mode, io=io, target=target, source=source, quantization_source=qsource,
                           size_bytes=len(data), gzip_bytes=len(gzip.compress(data, compresslevel=9)),

@@ -1,0 +1,1 @@
+"""Generated TFLite Metadata schema (flatc output); see README.md here. Used through edgecnn.tflite.standard."""

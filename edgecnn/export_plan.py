@@ -26,6 +26,9 @@ EXPORT_TARGETS = ("cpu", "gpu", "edgetpu")
 MODE_FILE_NAMES = {"none": "fp32", "fp16": "fp16", "dynamic": "dynamic", "int8": "int8"}
 # What a target exports when no --quantize is given.
 DEFAULT_MODES = {"edgetpu": "int8", "gpu": "fp16", "cpu": "none"}
+# What LiteRT's GPU accelerator runs fully: float32, fp16 and full-integer int8 (measured on SwiftShader
+# for every registered architecture, tests/training/export/test_gpu_on_swiftshader.py).
+GPU_MODES = ("none", "fp16", "int8")
 # The int8 io when neither --io nor a recipe says; also the default of the recipe's export.io.
 DEFAULT_IO = "int8"
 
@@ -56,8 +59,9 @@ class ExportPlan:
         mode = resolve_mode(quantize, target)
         if target == "edgetpu" and mode != "int8":
             raise RecipeError(f"--target edgetpu needs a full-integer model: use --quantize int8, not {mode}")
-        if target == "gpu" and mode not in ("none", "fp16"):
-            raise RecipeError(f"--target gpu runs float models: use --quantize fp16 or none, not {mode}")
+        if target == "gpu" and mode not in GPU_MODES:
+            raise RecipeError(f"--target gpu runs float and full-integer models: use --quantize fp16, int8 or none, "
+                              f"not {mode}")
         if io is not None and io not in EXPORT_IO:
             raise RecipeError(f"--io {io!r} is not one of {', '.join(EXPORT_IO)}")
         if mode != "int8":
@@ -75,9 +79,9 @@ class ExportPlan:
         """The plan of one of a recipe's ``export.modes`` (``export``: its checked ExportSettings), as the
         pipeline exports it from the run."""
         target = export.target
-        # The recipe's target applies to the modes that can run there: on a GPU recipe, int8 and dynamic
-        # exports are made for the CPU.
-        if target == "gpu" and mode not in ("fp32", "fp16"):
+        # The recipe's target applies to the modes that can run there: on a GPU recipe, dynamic-range
+        # exports (float activations, int8 weights: hybrid kernels) are made for the CPU.
+        if target == "gpu" and normalize_mode(mode) not in GPU_MODES:
             target = "cpu"
         return cls.resolve(mode, export.io if mode == "int8" else None, target, recipe_io=export.io, in_run=True)
 
@@ -117,5 +121,6 @@ def check_recipe_export(modes: list[str], io: str, target: str, source: str) -> 
             )
         if io == "float32":
             raise RecipeError(f"{source}: export.target edgetpu needs integer input/output; set export.io to int8 or uint8")
-    if target == "gpu" and "int8" in modes and len(modes) == 1:
-        raise RecipeError(f"{source}: export.target gpu runs float models; add fp16 or fp32 to export.modes")
+    if target == "gpu" and all(normalize_mode(mode) not in GPU_MODES for mode in modes):
+        raise RecipeError(f"{source}: export.target gpu runs float and full-integer models; add fp16, fp32 or int8 "
+                          "to export.modes")

@@ -284,7 +284,7 @@ def test_output_in_a_missing_folder(tmp_path_factory, tmp_path):
     (["--quantize", "fp16", "--io", "uint8"], "--io uint8 needs --quantize int8"),
     (["--target", "edgetpu", "--quantize", "fp16"], "--target edgetpu needs a full-integer model"),
     (["--target", "edgetpu", "--io", "float32"], "--target edgetpu needs integer input and output"),
-    (["--target", "gpu", "--quantize", "int8"], "--target gpu runs float models"),
+    (["--target", "gpu", "--quantize", "dynamic"], "--target gpu runs float and full-integer models"),
     (["--quantize", "dynamic", "--from", "qat"], "--from qat converts only to --quantize int8"),
     (["--quantize", "int8", "--from", "qat"], "has no qat.keras; run 'edgecnn qat"),
     (["--mean", "1,2,x"], "give numbers separated by commas"),

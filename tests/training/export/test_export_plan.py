@@ -41,7 +41,8 @@ def test_calibration_source_is_planned():
 @pytest.mark.parametrize("kwargs, message", [
     ({"target": "tpu"}, "--target 'tpu' is not one of cpu, gpu, edgetpu"),
     ({"quantize": "fp16", "target": "edgetpu"}, "--target edgetpu needs a full-integer model: use --quantize int8, not fp16"),
-    ({"quantize": "dynamic", "target": "gpu"}, "--target gpu runs float models: use --quantize fp16 or none, not dynamic"),
+    ({"quantize": "dynamic", "target": "gpu"},
+     "--target gpu runs float and full-integer models: use --quantize fp16, int8 or none, not dynamic"),
     ({"quantize": "int8", "io": "int16"}, "--io 'int16' is not one of int8, uint8, float32"),
     ({"quantize": "fp16", "io": "int8"}, "--io int8 needs --quantize int8; fp16 models take and give float32"),
     ({"quantize": "int8", "io": "float32", "target": "edgetpu"},
@@ -57,7 +58,8 @@ def test_contradictory_flags_are_refused_with_the_existing_messages(kwargs, mess
 @pytest.mark.parametrize("export, message", [
     ({"target": "edgetpu", "modes": ["fp16", "int8"]},
      "export.target edgetpu needs full-integer models, but export.modes has ['fp16']; set export.modes to [int8]"),
-    ({"target": "gpu", "modes": ["int8"]}, "export.target gpu runs float models; add fp16 or fp32 to export.modes"),
+    ({"target": "gpu", "modes": ["dynamic"]},
+     "export.target gpu runs float and full-integer models; add fp16, fp32 or int8 to export.modes"),
     ({"modes": []}, "export.modes is empty"),
     ({"io": "int4"}, "export.io 'int4' is not one of int8, uint8, float32"),
     ({"target": "npu"}, "export.target 'npu' is not one of cpu, gpu, edgetpu"),
@@ -68,10 +70,12 @@ def test_recipe_contradictions_are_refused_by_the_plan_module(export, message):
 
 
 def test_pipeline_plans_each_recipe_mode():
-    gpu = resolve({"export": {"target": "gpu", "modes": ["fp32", "fp16", "int8"], "io": "uint8"}}).export
+    gpu = resolve({"export": {"target": "gpu", "modes": ["fp32", "fp16", "dynamic", "int8"], "io": "uint8"}}).export
     assert ExportPlan.for_recipe(gpu, "fp32") == ExportPlan("none", "float32", "gpu")
     assert ExportPlan.for_recipe(gpu, "fp16") == ExportPlan("fp16", "float32", "gpu")
-    assert ExportPlan.for_recipe(gpu, "int8") == ExportPlan("int8", "uint8", "cpu", "run")  # int8 never runs on a GPU
+    # Full-integer int8 runs on LiteRT's GPU accelerator; dynamic-range (hybrid kernels) is made for the CPU.
+    assert ExportPlan.for_recipe(gpu, "int8") == ExportPlan("int8", "uint8", "gpu", "run")
+    assert ExportPlan.for_recipe(gpu, "dynamic") == ExportPlan("dynamic", "float32", "cpu")
     tpu = resolve({"export": {"target": "edgetpu", "modes": ["int8"]}}).export
     assert ExportPlan.for_recipe(tpu, "int8") == ExportPlan("int8", tpu.io, "edgetpu", "run")
     assert not ExportPlan.for_recipe(gpu, "fp32").quantized and ExportPlan.for_recipe(gpu, "fp16").quantized

@@ -137,3 +137,24 @@ def test_profiled_gpu_latency_matches_an_invoke_and_read_loop(gpu_accelerator, m
     invoke_only = float(np.median(time_invokes(runner.invoke, 200))) / 1e6
     runner.get_tensor(out)
     assert invoke_only < reference / 2, "the GPU invoke no longer returns early; the check above proves nothing"
+
+
+@pytest.mark.parametrize("command", ["run", "parity", "inspect"])
+def test_json_parses_on_the_other_commands_with_the_gpu_delegate(gpu_accelerator, models, command):
+    """The rest of the device commands: stdout is edgecnn's JSON alone, whatever LiteRT prints at load."""
+    args = {
+        "run": ["run", models["float"], "--source", models["folder"], "--headless", "--json", "--delegate", "gpu"],
+        "parity": ["parity", models["float"], models["int8"], "--data", models["folder"], "--json",
+                   "--candidate-delegate", "gpu"],
+        "inspect": ["inspect", models["int8"], "--json", "--target", "gpu"],
+    }[command]
+    result = run_edgecnn(*args)
+    assert result.returncode == 0, result.stderr
+    # run prints JSON lines; parity and inspect one indented document
+    records = ([json.loads(line) for line in result.stdout.splitlines() if line.strip()] if command == "run"
+               else [json.loads(result.stdout)])
+    assert records and all(isinstance(r, dict) for r in records)
+    if command == "run":
+        assert records[0]["label"] == "red"  # the one image of the folder, classified on the GPU
+    if command == "parity":
+        assert records[0]["num_samples"] == 1

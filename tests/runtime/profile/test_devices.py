@@ -139,7 +139,7 @@ def test_systemd_unit_runs_headless_and_restarts_on_failure(tmp_path):
     exec_line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert " run @MODEL@ " in exec_line and "--headless" in exec_line and "--json" in exec_line
     if shutil.which("systemd-analyze") is None:
-        return
+        pytest.skip("systemd-analyze is not installed: the unit was checked as text only, not by systemd")
     # With the placeholders filled in, systemd itself accepts the unit.
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
     exe = tmp_path / ".venv" / "bin" / "edgecnn"

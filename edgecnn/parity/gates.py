@@ -17,9 +17,9 @@ import math
 from edgecnn.errors import DataError, GateFailed
 from edgecnn.parity.report import ParityReport
 
-# The same "one class" rule as training's degenerate check: 95% of answers in one class that is
-# not that common among the true labels; "chance": no better than always answering the most common
-# true class, with one image of slack.
+# The "one class" rule of training's degenerate check (which imports these): 95% of answers in one
+# class that is not that common among the true labels; "chance": no better than always answering
+# the most common true class, with one image of slack.
 ONE_CLASS_SHARE = 0.95
 TRUE_SHARE_MARGIN = 0.05
 
@@ -101,7 +101,8 @@ def degenerate_models(report: ParityReport) -> list[str]:
     for role in ("reference", "candidate"):
         answered = report.predicted_share[role]
         accuracy = getattr(report, role)["accuracy"]
-        if answered["share"] >= ONE_CLASS_SHARE and truth["share"] < answered["share"] - TRUE_SHARE_MARGIN:
+        support = next((c["support"] for c in report.per_class if c["label"] == answered["label"]), 0)
+        if answered["share"] >= ONE_CLASS_SHARE and support / report.num_samples < ONE_CLASS_SHARE - TRUE_SHARE_MARGIN:
             found.append(f"the {role} answers {answered['label']!r} for {answered['share']:.0%} of the images "
                          f"(a degenerate model)")
         elif accuracy <= truth["share"] + 1 / report.num_samples + _ROUNDING:

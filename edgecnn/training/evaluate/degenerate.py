@@ -20,10 +20,11 @@ import dataclasses
 import numpy as np
 from scipy.stats import binomtest  # scipy comes with scikit-learn, the training half's metrics
 
-# "Nearly every image": 95% of predictions in one class. A working classifier on data where one
-# class really is that common is caught by the chance test instead, hence the true-share margin.
-ONE_CLASS_SHARE = 0.95
-TRUE_SHARE_MARGIN = 0.05
+# "Nearly every image": 95% of predictions in one class (ONE_CLASS_SHARE). A working classifier on data
+# where one class really is that common is caught by the chance test instead, hence the true-share
+# margin. Defined beside the parity gates, which apply the same rule.
+from edgecnn.parity.gates import ONE_CLASS_SHARE, TRUE_SHARE_MARGIN
+
 CHANCE_ALPHA = 0.05
 
 LIKELY_CAUSES = (

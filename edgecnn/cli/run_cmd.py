@@ -65,9 +65,12 @@ def model_options(func):
 @click.option("--mode", type=click.Choice(["auto", "inline", "pipeline"]), default="auto", show_default=True,
               help="Run the stages in one thread (inline) or overlapped in threads (pipeline); auto measures "
                    "the first frames and picks the faster.")
+@click.option("--source-timeout", type=Finite(0, 3600, low_open=True), default=5.0, show_default=True,
+              help="Seconds a network stream may stay silent (while opening, or between frames) before it "
+                   "counts as stalled: the run reconnects, or fails if the first open gets no answer.")
 @model_options
 def run(model, source, headless, as_json, record, max_frames, duration, threshold, smoothing, realtime, loop, mode,
-        threads, delegate, device, delegate_path, fallback, labels_file, channel_order, mean, std, top_k):
+        source_timeout, threads, delegate, device, delegate_path, fallback, labels_file, channel_order, mean, std, top_k):
     """Classify frames from a camera, stream, video file or image folder in real time."""
     from edgecnn.runtime.live.loop import LoopOptions, StopFlag, run_loop
     from edgecnn.runtime.live.outputs import JsonLinesOutput, TextOutput
@@ -78,13 +81,13 @@ def run(model, source, headless, as_json, record, max_frames, duration, threshol
         check_display()  # before loading anything: the fix (--headless) is the same either way
     classifier = _load_classifier(model, threads, delegate, device, delegate_path, fallback, labels_file,
                                   channel_order, mean, std)
-    frame_source = parse_source(source, warn=_warn)
+    frame_source = parse_source(source, warn=_warn, timeout_s=source_timeout)
     outputs = [JsonLinesOutput(sys.stdout) if as_json else TextOutput(sys.stdout, sys.stderr)] if (headless or as_json) else []
     with contextlib.ExitStack() as cleanup:
         if record:
             recorder = RecordOutput(record, fps=lambda: frame_source.fps)
             cleanup.callback(recorder.abort)  # no-op once the run closed it; drops a partial file otherwise
-            outputs.append(recorder)
+            outputs.insert(0, recorder)  # closed before the JSON/text summary is printed, so it can add to it
         if not headless:
             window = WindowOutput(f"edgecnn - {classifier.model_path.name}")
             cleanup.callback(window.close, {})  # idempotent; closes the window if the source never opened

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from edgecnn.errors import EdgecnnError, SourceError
+from edgecnn.runtime.live.outages import Outages
 from edgecnn.runtime.live.sources import FrameSource
 
 
@@ -54,6 +55,7 @@ class CaptureStats:
     gaps: int = 0
     gap_s: float = 0.0
     reconnect_attempts: int = 0
+    read_errors: int = 0  # exceptions raised by a live source's read (each one retried by reconnecting)
     loops: int = 0
     ended: bool = False  # the source ended by itself (end of file)
 
@@ -72,6 +74,9 @@ class Capturer:
         self.backoff = backoff or Backoff()
         self.warn = warn or _warn_stderr
         self.stats = CaptureStats()
+        self.outages = Outages()
+        self._failure = ""  # why the last read gave nothing, for the reconnect warning
+        self._said_short = False
         self._pace = _Pacer(source.fps) if realtime and source.fps else None
         self._realtime = realtime
 
@@ -87,8 +92,10 @@ class Capturer:
             read_done = time.perf_counter()
             if image is None:
                 if self.source.live:
+                    self.outages.outage()
                     self._reconnect()
                     continue
+                self._check_end()
                 if self.loop and self.stats.frames > 0 and self.source.rewind():
                     self.stats.loops += 1
                     continue
@@ -98,21 +105,42 @@ class Capturer:
                           read_ms=(read_done - started) * 1e3, gaps_before=self.stats.gaps,
                           name=_current_name(self.source))
             self.stats.frames += 1
+            self.outages.frame(read_done)
+            self.stats.gap_s = self.outages.gap_s
             return frame
         return None
 
     def _read(self):
         try:
-            return self.source.read()
+            image = self.source.read()
         except (cv2.error, OSError, RuntimeError) as exc:
             if not self.source.live:
                 raise SourceError(f"reading {self.source.describe()} failed: {exc}") from None
-            return None  # treated like a camera that stopped delivering
+            self.stats.read_errors += 1  # treated like a camera that stopped delivering: reopened
+            self._failure = f"read failed: {str(exc).strip() or type(exc).__name__}"
+            return None
+        if image is None:
+            self._failure = self.source.last_failure()
+        return image
+
+    def _check_end(self) -> None:
+        """Warn (once) when a file ended before the frames its container announces."""
+        message = self.source.ended_early()
+        if message and not self._said_short:
+            self._said_short = True
+            self.warn(message)
+
+    def report(self, now: float) -> dict:
+        """The capture's counts for the run's summary (outages, reconnects, errors, the source's own)."""
+        self.outages.end(now)
+        return {**self.outages.summary(), "reconnect_attempts": self.stats.reconnect_attempts,
+                "read_errors": self.stats.read_errors, **self.source.report()}
 
     def _reconnect(self) -> None:
         self.stats.gaps += 1
         outage_started = time.perf_counter()
-        self.warn(f"{self.source.describe()} stopped delivering frames; reconnecting")
+        why = f" ({self._failure})" if self._failure else ""
+        self.warn(f"{self.source.describe()} stopped delivering frames{why}; reconnecting")
         self.source.release()
         for delay in self.backoff.delays():
             if self.stop_event.wait(delay):
@@ -125,7 +153,7 @@ class Capturer:
                 continue
             self.warn(f"{self.source.describe()} reconnected after {time.perf_counter() - outage_started:.1f} s")
             break
-        self.stats.gap_s += time.perf_counter() - outage_started
+        self._failure = ""
 
 
 class CaptureThread(threading.Thread):

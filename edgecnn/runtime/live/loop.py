@@ -221,6 +221,7 @@ def run_loop(classifier, source, outputs, options: LoopOptions, stop: StopFlag |
         source.release()  # idempotent; the capture thread released it unless it hung in read()
         summary = _summary(classifier, source, stats, capturer, capture_out, stop, started)
         summary.update(chooser.summary(), zero_copy_input=steps.frame_input.zero_copy)
+        summary.update(capturer.report(time.perf_counter()))  # outages, reconnects, bad frames (issue 14)
         _close_outputs(outputs, summary)
     for thread in threads:
         if thread.error is not None:

@@ -61,11 +61,18 @@ class TextOutput:
         self.summary_stream.flush()
 
 
+# Counted by the capture (issue 14); shown in the text summary when not zero.
+_STREAM_COUNTS = ("reconnects", "frames_lost", "corrupt_frames", "read_errors", "stalls")
+
+
 def format_summary(summary: dict) -> str:
     stages = ", ".join(f"{stage} {ms:.2f}" for stage, ms in summary["stages_ms"].items())
     latency = summary["latency_ms"]
     lat = f"latency p50 {latency['p50']:.1f} ms, " if latency.get("p50") is not None else ""
-    extras = [f"{summary[k]} {k}" for k in ("gaps", "dropped", "skipped", "loops") if summary.get(k)]
+    extras = [f"{summary[k]} {k}" + (f" ({summary.get('gap_s', 0):.1f} s without frames)" if k == "gaps" else "")
+              for k in ("gaps", "dropped", "skipped", "loops", *_STREAM_COUNTS) if summary.get(k)]
+    if summary.get("file_frames"):
+        extras.append("file ended after {read} of {announced} frames".format(**summary["file_frames"]))
     return (f"{summary['frames']} frames at {summary['fps']:.1f} FPS ({lat}stages ms: {stages})"
             + (f"; {', '.join(extras)}" if extras else "") + f"; stopped by {summary['stopped_by']}"
             + (f"\nran {summary['mode']}: {summary['mode_reason']}" if summary.get("mode") else ""))

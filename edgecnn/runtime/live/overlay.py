@@ -150,6 +150,7 @@ class RecordOutput:
             return
         self._atomic.__exit__(None, None, None)
         summary["recorded"] = str(self.path)
+        summary["recorded_frames"] = self.frames  # what the file holds: a test opens it and counts
 
     def abort(self) -> None:
         """Drop the partial recording if the run never closed it (it failed before starting)."""

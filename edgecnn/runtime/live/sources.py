@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 
 from edgecnn.errors import DataError, RuntimeUnavailable, SourceError
+from edgecnn.runtime.live import streams
+from edgecnn.runtime.live.video_files import missing_index_message, short_file_message
 from edgecnn.runtime.preprocess import IMAGE_EXTENSIONS, image_files, read_image
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
@@ -58,18 +60,35 @@ class FrameSource:
     def describe(self) -> str:
         return self.name
 
+    def last_failure(self) -> str:
+        """Why the last read gave no frame, where the source knows ("" otherwise)."""
+        return ""
+
+    def ended_early(self) -> str | None:
+        """Why the source ended before it should have (a truncated file), or None."""
+        return None
+
+    def report(self) -> dict:
+        """Counts for the run's summary (corrupt frames, a short file ...)."""
+        return {}
+
 
 class OpenCVSource(FrameSource):
     """A source read with cv2.VideoCapture: camera index, device path, file or URL."""
 
-    def __init__(self, target, kind: str):
+    def __init__(self, target, kind: str, *, timeout_s: float = streams.DEFAULT_TIMEOUT_S, warn=None):
         if kind not in ("camera", "device", "file", "stream"):
             raise ValueError(f"unknown capture kind {kind}")
         self.target, self.kind = target, kind
         self.live = kind != "file"
         self.name = {"camera": f"camera {target}", "device": str(target), "file": str(target),
                      "stream": _redact_url(str(target))}[kind]
+        self.timeout_s = timeout_s  # streams only: open and read limits (--source-timeout)
+        self.counters = streams.StreamCounters()
+        self._warn = warn or _warn_stderr
         self._capture = None
+        self.frames_read = 0  # since the last open (files: compared with the count the container announces)
+        self.announced: int | None = None
 
     def _backends(self) -> list[tuple[str, int]]:
         if self.kind in ("camera", "device"):
@@ -81,6 +100,12 @@ class OpenCVSource(FrameSource):
         return [("any backend", cv2.CAP_ANY)]
 
     def open(self) -> None:
+        self.frames_read = 0
+        self.counters.last_failure = ""
+        if self.kind == "stream":
+            self._capture = streams.open_stream(self.target, self.name, self.timeout_s)
+            self._remember_fps(self._capture)
+            return
         tried = []
         for backend_name, backend in self._backends():
             capture = cv2.VideoCapture(self.target, backend)
@@ -88,13 +113,20 @@ class OpenCVSource(FrameSource):
                 if self.live:
                     # Ask the driver to keep at most one buffered frame: less staleness on V4L2.
                     capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-                fps = capture.get(cv2.CAP_PROP_FPS)
-                self.fps = fps if fps and 0 < fps < 1000 else None
+                self._remember_fps(capture)
+                count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+                self.announced = int(count) if self.kind == "file" and count and count > 0 else None
                 self._capture = capture
                 return
             capture.release()
             tried.append(backend_name)
+        if self.kind == "file" and (cut := missing_index_message(self.target)):
+            raise SourceError(cut)
         raise SourceError(f"cannot open {self.name} (tried {', '.join(tried)}); {self._open_hint()}")
+
+    def _remember_fps(self, capture) -> None:
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if fps and 0 < fps < 1000 else None
 
     def _open_hint(self) -> str:
         if self.kind in ("camera", "device"):
@@ -109,13 +141,33 @@ class OpenCVSource(FrameSource):
     def read(self) -> np.ndarray | None:
         if self._capture is None:
             return None
-        ok, frame = self._capture.read()
-        return frame if ok else None
+        if self.kind == "stream":
+            frame = streams.read_stream(self._capture, self.timeout_s, self.counters, self._warn)
+        else:
+            ok, frame = self._capture.read()
+            frame = frame if ok else None
+        self.frames_read += frame is not None
+        return frame
 
     def release(self) -> None:
         if self._capture is not None:
             self._capture.release()
             self._capture = None
+
+    def last_failure(self) -> str:
+        return self.counters.last_failure
+
+    def ended_early(self) -> str | None:
+        if self.kind != "file":
+            return None
+        return short_file_message(self.name, self.frames_read, self.announced)
+
+    def report(self) -> dict:
+        if self.kind == "stream":
+            return {"corrupt_frames": self.counters.corrupt_frames, "stalls": self.counters.stalls}
+        if self.kind == "file" and self.announced is not None and self.frames_read < self.announced:
+            return {"file_frames": {"read": self.frames_read, "announced": self.announced}}
+        return {}
 
 
 class ImageFolderSource(FrameSource):
@@ -286,15 +338,18 @@ class SyntheticSource(FrameSource):
         self.is_open = False
 
 
-def parse_source(text: str, *, warn=None, picamera_size=(640, 480)) -> FrameSource:
-    """The source a ``--source`` string names, or SourceError listing the accepted forms."""
+def parse_source(text: str, *, warn=None, picamera_size=(640, 480),
+                 timeout_s: float = streams.DEFAULT_TIMEOUT_S) -> FrameSource:
+    """The source a ``--source`` string names, or SourceError listing the accepted forms.
+
+    ``timeout_s`` bounds a network stream's open and each read (``--source-timeout``)."""
     text = str(text).strip()
     if text == "picamera2":
         return Picamera2Source(picamera_size)
     if re.fullmatch(r"\d+", text):
         return OpenCVSource(int(text), "camera")
     if text.lower().startswith(STREAM_SCHEMES):
-        return OpenCVSource(text, "stream")
+        return OpenCVSource(text, "stream", timeout_s=timeout_s, warn=warn)
     if text.startswith("/dev/"):
         if not os.path.exists(text):
             devices = list_v4l2_devices()

@@ -25,9 +25,9 @@ def short_file_message(name: str, read: int, announced: int | None) -> str | Non
             "truncated or damaged (an interrupted recording or copy?)")
 
 
-def mp4_top_level_boxes(path) -> list[str] | None:
-    """The names of an MP4 file's top-level boxes, in order, or None if it is not laid out as one."""
-    names = []
+def mp4_top_level_boxes(path) -> list[tuple[str, bool]]:
+    """An MP4 file's top-level boxes in order, each as (name, whether the file holds all of it)."""
+    boxes = []
     with open(path, "rb") as f:
         size_total = f.seek(0, 2)
         offset = 0
@@ -39,14 +39,14 @@ def mp4_top_level_boxes(path) -> list[str] | None:
             elif size == 0:  # the box runs to the end of the file
                 size = size_total - offset
             if size < 8 or not kind.isascii():
-                return None if not names else names
-            names.append(kind.decode("ascii"))
+                break
+            boxes.append((kind.decode("ascii"), offset + size <= size_total))
             offset += size
-    return names
+    return boxes
 
 
 def missing_index_message(path) -> str | None:
-    """Why an MP4 file cannot be opened, if the reason is a missing ``moov`` index; else None."""
+    """Why an MP4 file cannot be opened, if the reason is a missing or cut ``moov`` index; else None."""
     path = Path(path)
     if path.suffix.lower() not in MP4_SUFFIXES:
         return None
@@ -54,7 +54,7 @@ def missing_index_message(path) -> str | None:
         boxes = mp4_top_level_boxes(path)
     except OSError:
         return None
-    if not boxes or boxes[0] != "ftyp" or "moov" in boxes:
+    if not boxes or boxes[0][0] != "ftyp" or ("moov", True) in boxes:
         return None
-    return (f"cannot open {path}: it has no 'moov' index, so the file was cut short (an interrupted recording "
-            "or copy?) and its frames cannot be located; record or copy it again")
+    return (f"cannot open {path}: its 'moov' index is missing or cut, so the file was cut short (an interrupted "
+            "recording or copy?) and its frames cannot be located; record or copy it again")

@@ -51,3 +51,43 @@ def events(log: Path, kind: str | None = None) -> list[dict]:
         return []
     rows = [json.loads(line) for line in Path(log).read_text().splitlines() if line.strip()]
     return [r for r in rows if kind is None or r["event"] == kind]
+
+
+RTSP_SERVER = Path(__file__).with_name("rtsp_server.py")
+SYSTEM_PYTHON = "/usr/bin/python3"  # the GStreamer bindings are Debian packages, not in the venv
+
+
+def rtsp_unavailable() -> str | None:
+    """Why an RTSP server cannot be started here (None when it can)."""
+    probe = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
+             "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
+             "missing = [n for n in ('videotestsrc', 'jpegenc', 'rtpjpegpay') if not Gst.ElementFactory.find(n)]; "
+             "print(' '.join(missing))")
+    if not Path(SYSTEM_PYTHON).exists():
+        return f"{SYSTEM_PYTHON} is missing"
+    done = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        return f"GStreamer RTSP server bindings missing (run tools/rtsp_server_deps.sh): {done.stderr.strip()[-200:]}"
+    if done.stdout.strip():
+        return f"GStreamer elements missing: {done.stdout.strip()} (gstreamer1.0-plugins-base/-good)"
+    return None
+
+
+class RtspServer(Server):
+    """``tests/rtsp_server.py``: rtsp://127.0.0.1:PORT/cam, MJPEG over RTP at 20 FPS."""
+
+    def __init__(self, folder: Path, port: int = 0):  # noqa: super().__init__ starts another program
+        self.folder = Path(folder)
+        port_file = self.folder / f"rtsp-port-{time.monotonic_ns()}"
+        self.process = subprocess.Popen([SYSTEM_PYTHON, str(RTSP_SERVER), str(port_file), str(port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while not port_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"rtsp server did not start: {self.process.stderr.read().decode()}")
+            time.sleep(0.02)
+        self.port = int(port_file.read_text())
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/cam"

@@ -216,8 +216,8 @@ def run_loop(classifier, source, outputs, options: LoopOptions, stop: StopFlag |
         stop.request("end")  # no-op if a reason was already recorded
         if timer:
             timer.cancel()
-        for thread in threads:
-            thread.join(_JOIN_TIMEOUT_S)
+        for thread in threads:  # a stream's read may block until its timeout: wait that long too
+            thread.join(max(_JOIN_TIMEOUT_S, getattr(source, "timeout_s", 0.0) + 1.0))
         source.release()  # idempotent; the capture thread released it unless it hung in read()
         summary = _summary(classifier, source, stats, capturer, capture_out, stop, started)
         summary.update(chooser.summary(), zero_copy_input=steps.frame_input.zero_copy)

@@ -101,7 +101,7 @@ class OpenCVSource(FrameSource):
 
     def open(self) -> None:
         self.frames_read = 0
-        self.counters.last_failure = ""
+        self.counters.last_failure, self.counters.last_frame_at = "", None
         if self.kind == "stream":
             self._capture = streams.open_stream(self.target, self.name, self.timeout_s)
             self._remember_fps(self._capture)

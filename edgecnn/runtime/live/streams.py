@@ -33,6 +33,7 @@ class StreamCounters:
     corrupt_frames: int = 0  # frames the decoder refused (skipped)
     stalls: int = 0  # reads that ran into the timeout
     last_failure: str = ""  # why the last read gave no frame, for the reconnect warning
+    last_frame_at: float | None = None  # time.perf_counter() of the last good frame
 
 
 def ffmpeg_params(timeout_s: float) -> list[int]:
@@ -62,20 +63,24 @@ def open_stream(url: str, name: str, timeout_s: float) -> cv2.VideoCapture:
 
 def read_stream(capture: cv2.VideoCapture, timeout_s: float, counters: StreamCounters, warn):
     """The next good frame, or None when the stream stalled or ended (``counters.last_failure`` says which)."""
-    bad = 0
+    bad, started = 0, time.perf_counter()
     while True:
-        started = time.perf_counter()
         ok, frame = capture.read()
+        now = time.perf_counter()
         if ok:
             if bad:
                 counters.corrupt_frames += bad
                 _warn_corrupt(counters.corrupt_frames, bad, warn)
+            counters.last_frame_at = now
             return frame
-        if time.perf_counter() - started >= STALL_FRACTION * timeout_s:
+        bad += 1
+        # A stall is silence since the last good frame, not the length of this one read: reads that fail
+        # fast after a long silence (bad frames, then nothing) are still that stall.
+        silent = now - (counters.last_frame_at if counters.last_frame_at is not None else started)
+        if silent >= STALL_FRACTION * timeout_s:
             counters.stalls += 1
             counters.last_failure = f"no frame for {timeout_s:g} s, the --source-timeout"
             return None
-        bad += 1
         if bad > MAX_BAD_IN_A_ROW:
             counters.last_failure = "the stream ended"
             return None

@@ -16,7 +16,7 @@ import time
 import cv2
 import pytest
 from mjpeg_server import frame_number
-from stream_servers import Server, events
+from stream_servers import RtspServer, Server, events, rtsp_unavailable
 from tflite_models import write_model
 
 FPS = 20.0
@@ -183,3 +183,63 @@ def test_reconnect_attempts_follow_the_backoff_schedule(model, tmp_path):
     for delay, scheduled in zip(delays, schedule):
         assert scheduled <= delay <= scheduled + 0.5, (delays, schedule)
     assert "retrying in 0.4 s" in err and summary["reconnects"] == 0
+
+
+def test_rtsp_stream_from_gstreamers_server_is_read_and_a_frozen_server_is_a_stall(model, tmp_path):
+    # A SIGKILLed RTSP server closes its control connection, so the client sees the end at once (8 ms,
+    # measured), as with HTTP above. SIGSTOP freezes it instead: connections stay open and nothing comes,
+    # which only --source-timeout can notice.
+    why = rtsp_unavailable()
+    if why:
+        pytest.skip(why)
+    with RtspServer(tmp_path) as server:
+        run = start_run(model, server.url, "--source-timeout", 1, "--duration", 5, "--record", tmp_path / "seen.avi")
+        try:
+            assert json.loads(run.stdout.readline())["type"] == "frame"
+            time.sleep(1.0)
+            server.process.send_signal(signal.SIGSTOP)
+            time.sleep(1.5)
+            server.process.send_signal(signal.SIGCONT)
+            out, err = finish(run)
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+    assert run.returncode == 0, err
+    summary = summary_of(out)
+    assert summary["stalls"] >= 1 and summary["reconnects"] >= 1  # the silence was noticed and ended
+    assert "stopped delivering frames (no frame for 1 s, the --source-timeout); reconnecting" in err
+    assert "reconnected after" in err
+    video = cv2.VideoCapture(str(tmp_path / "seen.avi"))
+    recorded = 0
+    while video.read()[0]:
+        recorded += 1
+    assert recorded == summary["frames"] == summary["recorded_frames"]
+    assert summary["source_fps_measured"] == pytest.approx(FPS, rel=0.15)
+    # Frames came before the freeze (about a second at 20 FPS) and after it (the rest of the 5 s).
+    assert summary["frames"] >= 1.0 * FPS * 0.8 + 1.0 * FPS
+    assert 1.5 - PERIOD <= summary["gap_s"]
+
+
+def test_sigterm_during_a_stall_ends_the_run_cleanly_with_a_playable_recording(model, tmp_path):
+    # The capture thread sits in FFmpeg's read until --source-timeout when the signal comes; the run waits
+    # for it (the loop's join allows the timeout), then closes the recording and prints the summary.
+    with Server(tmp_path, "--mode", "stall-after", "--n", 10, "--fps", FPS) as server:
+        run = start_run(model, server.url, "--source-timeout", 3, "--record", tmp_path / "seen.mp4")
+        try:
+            while json.loads(run.stdout.readline())["frame"] < 9:
+                pass
+            time.sleep(0.5)  # inside the stall
+            run.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            out, err = finish(run)
+            ended = time.monotonic()
+        finally:
+            if run.poll() is None:
+                run.kill()
+    assert run.returncode == 0, err
+    summary = json.loads(out.splitlines()[-1])
+    assert summary["stopped_by"] == "signal SIGTERM" and "Traceback" not in err
+    assert summary["frames"] + summary["dropped"] == 10
+    assert ended - signalled <= 3 + 2.0  # at most the rest of the read's timeout, then closing down
+    seen = recorded_numbers(tmp_path / "seen.mp4")
+    assert len(seen) == summary["frames"] == summary["recorded_frames"]
+    assert set(seen) <= set(sent_numbers(tmp_path / "server.jsonl"))

@@ -198,6 +198,7 @@ def test_source_timeout_reaches_the_stream_source():
     from edgecnn.runtime.live.sources import parse_source
 
     source = parse_source("http://127.0.0.1:9/none", timeout_s=0.25)
+    assert source.timeout_s == 0.25 and parse_source("rtsp://cam.local/s").timeout_s == 5.0  # the default
     started = time.perf_counter()
     with pytest.raises(SourceError, match="cannot open http://127.0.0.1:9/none"):
         source.open()  # port 9 refuses at once: no timeout to wait for

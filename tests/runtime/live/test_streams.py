@@ -138,7 +138,7 @@ def test_stall_mid_stream_is_detected_within_the_timeout_and_reconnected(model, 
     detected = accepts[1] - last_frame
     assert 1.0 + 0.1 <= detected <= 1.0 + 0.1 + 0.5
     assert "stopped delivering frames (no frame for 1 s, the --source-timeout); reconnecting" in err
-    assert summary["frames"] >= 20  # ten frames from each connection
+    assert summary["frames"] + summary["dropped"] >= 20  # ten frames from each connection
 
 
 def test_corrupt_jpegs_in_the_stream_are_skipped_and_counted(model, tmp_path):

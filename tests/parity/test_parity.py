@@ -430,3 +430,25 @@ def test_per_layer_without_a_float_keras_model(parity_run, tmp_path):
                      "--per-layer")
     assert result.exit_code == 2
     assert "Error: --per-layer needs the float Keras model" in result.output
+
+
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_split_option_reads_that_split_of_split_json(parity_run, tmp_path, split):
+    """Which images parity compared, against split.json: a copy whose test and val hold different classes."""
+    import shutil
+    from collections import Counter
+
+    run = shutil.copytree(parity_run, tmp_path / "run")
+    saved = json.loads((run / "split.json").read_text())
+    held_out = saved["test"]
+    saved["test"] = [item for item in held_out if item[1] % 2 == 0]  # even digits
+    saved["val"] = [item for item in held_out if item[1] % 2 == 1]  # odd digits
+    (run / "split.json").write_text(json.dumps(saved))
+    result = _invoke(run / "float.keras", run / "model_int8.tflite", "--data", run, "--split", split, "--json")
+    assert result.exit_code == 0, result.output
+    report = _json(result)
+    expected = Counter(LABELS[label] for _, label in saved[split])
+    assert report["num_samples"] == sum(expected.values()) and report["data"].endswith(f"({split} split)")
+    assert {row["label"]: row["support"] for row in report["per_class"] if row["support"]} == dict(expected)
+    paths = {str(Path(saved["data_root"]) / rel) for rel, _ in saved[split]}
+    assert {d["path"] for d in report["disagreements"]} <= paths

@@ -200,8 +200,12 @@ def test_keras_vs_int8_on_a_run(parity_run):
     saved = json.loads((parity_run / "parity_int8.json").read_text())
     assert saved["num_samples"] == 80
     # The int8 export of a trained model agrees with it on nearly every test image.
+    # Measured with this fixture's recipe and seeds 0, 1, 2, 3 (the fixture uses 0, which deterministic ops
+    # reproduce exactly): int8 agreement 0.975, 0.975, 0.9375, 0.975; float accuracy 0.55, 0.475, 0.4625, 0.5875
+    # on the 80 test images. The bounds sit under the worst seed: 0.9 (at most 8 of 80 flips) and 0.35 (3.5x
+    # chance, so agreement is not the trivial agreement of two untrained models).
     assert saved["top1_agreement"] >= 0.9
-    assert saved["reference"]["accuracy"] > 0.5  # the model learned something: agreement is not trivial
+    assert saved["reference"]["accuracy"] > 0.35
 
 
 def test_json_has_the_documented_fields(parity_run):

@@ -17,10 +17,11 @@ from edgecnn.recipe import apply_overrides, resolve
 from edgecnn.rundir import RunDir
 
 # The smallest recipe that still runs every stage: a few seconds per stage on 2 cores.
-# Parity gates from measurement: this recipe with data.seed 0, 1, 2, 3 gave int8 top-1 agreement 0.944, 0.952,
-# 0.930, 0.959 and accuracy drops 2.96, 0.74, 4.81, 2.22 pp on the 270 test images (worst: 19 disagreements,
-# 4.8 pp). The gates sit a little over the worst case (a 95% interval at n=270 is about +-2.6 pp), so a gate
-# failure means the QAT/export path broke, not an unlucky seed.
+# Parity gates from measurement: this recipe with data.seed 0 (deterministic ops, as in this test), 0 again
+# without them, 1, 2, 3 gave int8 top-1 agreement 0.944, 0.919, 0.952, 0.930, 0.959 and accuracy drops 2.96,
+# 3.33, 0.74, 4.81, 2.22 pp on the 270 test images (worst: 22 disagreements, 4.8 pp). The gates sit over the
+# worst case by about one 95% interval at n=270 (+-3 pp), so a gate failure means the QAT/export path broke,
+# not an unlucky seed.
 TINY_RECIPE = """
 name: tiny_pipeline
 model: {architecture: mobilenet_v1_tiny, size: 16}
@@ -29,7 +30,7 @@ train: {epochs: 4, batch_size: 32}
 prune: {sparsity: 0.5, epochs: 1}
 qat: {enabled: true, epochs: 1, preserve_sparsity: true}
 export: {modes: [fp32, int8], io: int8}
-parity: {max_disagreement: 0.1, max_accuracy_drop: 8.0}
+parity: {max_disagreement: 0.12, max_accuracy_drop: 8.0}
 benchmark: {threads: 1, formats: [fp32, int8]}
 """
 
@@ -134,7 +135,7 @@ def test_interrupted_pipeline_resumes_where_it_stopped(tmp_path):
     for mode in ("int8",):  # the quantized export has a parity report; fp32 is the float model itself
         parity = json.loads((out / f"parity_{mode}.json").read_text())
         assert (out / f"parity_{mode}.json").stat().st_mtime_ns > interrupted_at
-        assert parity["top1_agreement"] >= 0.9 and parity["accuracy_drop_pp"] <= 8.0, parity  # the gates held
+        assert parity["top1_agreement"] >= 0.88 and parity["accuracy_drop_pp"] <= 8.0, parity  # the gates held
     assert "top-1 agreement" in resumed.stdout
 
     # The demo's last step on this run: a labelled clip of held-out images through `edgecnn run`.

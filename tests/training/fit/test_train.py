@@ -47,7 +47,10 @@ def test_tiny_run_learns_and_writes_every_artifact(tiny_run):
 
     history = json.loads(tiny_run.history.read_text())
     assert [row["epoch"] for row in history["epochs"]] == [1, 2, 3, 4]
-    assert history["best_val_accuracy"] > 0.5  # chance is 0.1
+    # Measured with data.seed 0, 1, 2, 3: best val accuracy 0.963, 0.963, 0.978, 0.981 and test accuracy 0.952,
+    # 0.956, 0.970, 0.967
+    # (270 images each); the bounds sit under the worst seed (chance is 0.1).
+    assert history["best_val_accuracy"] >= 0.93
 
     # float.keras holds the best epoch's weights: its validation accuracy is the one recorded for that epoch.
     model = load_keras_model(tiny_run.float_model)
@@ -56,7 +59,7 @@ def test_tiny_run_learns_and_writes_every_artifact(tiny_run):
     val_accuracy = float((model.predict(x_val, verbose=0).argmax(axis=1) == y_val).mean())
     assert val_accuracy == pytest.approx(history["best_val_accuracy"], abs=1e-6)
     x_test, y_test = load_arrays(tiny_run.split_items("test"), input_spec(typed))
-    assert (model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean() > 0.5
+    assert (model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean() >= 0.93
 
 
 def test_finished_run_is_refused(tiny_run):

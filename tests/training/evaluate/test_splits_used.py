@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from edgecnn.cli import cli
 from edgecnn.rundir import RunDir
 
+pytestmark = pytest.mark.slow  # the shared tiny run is trained with TensorFlow
+
 FAST = ["--runs", "3", "--warmup", "1", "--threads", "1"]
 
 

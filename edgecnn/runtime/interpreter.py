@@ -187,7 +187,7 @@ def load_edgetpu_delegate(runtime: _Runtime, device: str | None):
     except (ValueError, RuntimeError) as exc:
         where = device or "any USB or PCIe port"
         raise RuntimeUnavailable(
-            f"Edge TPU delegate could not open a Coral at {where} ({_first_line(exc)}); check the device is "
+            f"Edge TPU delegate could not open a Coral at {where} ({_joined_lines(exc)}); check the device is "
             "plugged in (lsusb lists it as 'Global Unichip' or 'Google') and that your user may access it"
         ) from None
 
@@ -207,7 +207,7 @@ def load_library_delegate(runtime: _Runtime, delegate_path):
         return runtime.load_delegate(str(path))
     except (ValueError, RuntimeError) as exc:
         raise RuntimeUnavailable(f"delegate library {path} loaded but refused to create a delegate "
-                                 f"({_first_line(exc)}); check its options and the hardware it drives") from None
+                                 f"({_joined_lines(exc)}); check its options and the hardware it drives") from None
 
 
 def _delegate_library_problem(name: str) -> str:
@@ -272,6 +272,12 @@ def _create_interpreter(runtime: _Runtime, data: bytes, model_path, threads: int
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0].strip() if text else type(exc).__name__
+
+
+def _joined_lines(exc: BaseException) -> str:
+    # load_delegate's ValueError is "Failed to load delegate from X" and, on the next line, the reason the
+    # library itself reported (e.g. libedgetpu's): keep both, on one line.
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
 
 
 def runtime_info() -> dict:

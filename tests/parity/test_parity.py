@@ -200,8 +200,12 @@ def test_keras_vs_int8_on_a_run(parity_run):
     saved = json.loads((parity_run / "parity_int8.json").read_text())
     assert saved["num_samples"] == 80
     # The int8 export of a trained model agrees with it on nearly every test image.
+    # Measured with this fixture's recipe and seeds 0, 1, 2, 3 (the fixture uses 0, which deterministic ops
+    # reproduce exactly): int8 agreement 0.975, 0.975, 0.9375, 0.975; float accuracy 0.55, 0.475, 0.4625, 0.5875
+    # on the 80 test images. The bounds sit under the worst seed: 0.9 (at most 8 of 80 flips) and 0.35 (3.5x
+    # chance, so agreement is not the trivial agreement of two untrained models).
     assert saved["top1_agreement"] >= 0.9
-    assert saved["reference"]["accuracy"] > 0.5  # the model learned something: agreement is not trivial
+    assert saved["reference"]["accuracy"] > 0.35
 
 
 def test_json_has_the_documented_fields(parity_run):
@@ -430,3 +434,25 @@ def test_per_layer_without_a_float_keras_model(parity_run, tmp_path):
                      "--per-layer")
     assert result.exit_code == 2
     assert "Error: --per-layer needs the float Keras model" in result.output
+
+
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_split_option_reads_that_split_of_split_json(parity_run, tmp_path, split):
+    """Which images parity compared, against split.json: a copy whose test and val hold different classes."""
+    import shutil
+    from collections import Counter
+
+    run = shutil.copytree(parity_run, tmp_path / "run")
+    saved = json.loads((run / "split.json").read_text())
+    held_out = saved["test"]
+    saved["test"] = [item for item in held_out if item[1] % 2 == 0]  # even digits
+    saved["val"] = [item for item in held_out if item[1] % 2 == 1]  # odd digits
+    (run / "split.json").write_text(json.dumps(saved))
+    result = _invoke(run / "float.keras", run / "model_int8.tflite", "--data", run, "--split", split, "--json")
+    assert result.exit_code == 0, result.output
+    report = _json(result)
+    expected = Counter(LABELS[label] for _, label in saved[split])
+    assert report["num_samples"] == sum(expected.values()) and report["data"].endswith(f"({split} split)")
+    assert {row["label"]: row["support"] for row in report["per_class"] if row["support"]} == dict(expected)
+    paths = {str(Path(saved["data_root"]) / rel) for rel, _ in saved[split]}
+    assert {d["path"] for d in report["disagreements"]} <= paths

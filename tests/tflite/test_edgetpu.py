@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import textwrap
 
 import pytest
@@ -14,7 +13,8 @@ from ai_edge_litert import schema_py_generated as schema
 from ai_edge_litert.tools import flatbuffer_utils
 from click.testing import CliRunner
 from optimize_helpers import shared_arch_run, shared_export
-from tflite_models import build_classifier
+import fake_edgetpu_compiler
+from tflite_models import build_classifier, write_model
 
 from edgecnn.cli import cli
 from edgecnn.tflite import edgetpu
@@ -165,36 +165,138 @@ def test_compiler_log_is_parsed_into_the_same_report():
     assert report.source == "edgetpu_compiler 16.0.384591198"
 
 
-def _fake_compiler(folder, *, fail: bool = False):
-    """An executable named edgetpu_compiler that behaves like the real one (-s -o DIR MODEL)."""
-    folder.mkdir(exist_ok=True)
-    script = folder / "edgetpu_compiler"
-    body = "echo 'ERROR: Model not quantized' >&2; exit 1" if fail else textwrap.dedent("""\
-        stem=$(basename "$4" .tflite)
-        cp "$4" "$3/${stem}_edgetpu.tflite"
-        cat > "$3/${stem}_edgetpu.log" <<'LOG'
-        Edge TPU Compiler version 16.0.384591198
-        Operator                       Count      Status
+# More layouts of the real compiler's output, as published in google-coral/edgetpu issues (paraphrased to the
+# same format; op counts changed). Every op maps, stdout of -s (the summary lines then the table):
+ALL_MAPPED_OUTPUT = textwrap.dedent("""\
+    Edge TPU Compiler version 16.0.384591198
+    Started a compilation timeout timer of 180 seconds.
 
-        CONV_2D                        8          Mapped to Edge TPU
-        DEPTHWISE_CONV_2D              7          Mapped to Edge TPU
-        MEAN                           1          Mapped to Edge TPU
-        FULLY_CONNECTED                1          Mapped to Edge TPU
-        SOFTMAX                        1          Mapped to Edge TPU
-        LOG
-        echo 'Edge TPU Compiler version 16.0.384591198'
-        echo 'Model compiled successfully in 10 ms.'
-        """)
-    script.write_text("#!/bin/sh\n" + body + "\n")
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return folder
+    Model compiled successfully in 1155 ms.
+
+    Input model: mobilenet_v2_1.0_224_quant.tflite
+    Input size: 3.39MiB
+    Output model: mobilenet_v2_1.0_224_quant_edgetpu.tflite
+    Output size: 3.99MiB
+    On-chip memory used for caching model parameters: 3.79MiB
+    On-chip memory remaining for caching model parameters: 3.04MiB
+    Off-chip memory used for streaming uncached model parameters: 0.00B
+    Number of Edge TPU subgraphs: 1
+    Total number of operations: 72
+    Operation log: mobilenet_v2_1.0_224_quant_edgetpu.log
+    See the operation log file for individual operation details.
+
+    Operator                       Count      Status
+
+    ADD                            10         Mapped to Edge TPU
+    AVERAGE_POOL_2D                1          Mapped to Edge TPU
+    CONV_2D                        36         Mapped to Edge TPU
+    DEPTHWISE_CONV_2D              17         Mapped to Edge TPU
+    FULLY_CONNECTED                1          Mapped to Edge TPU
+    QUANTIZE                       1          Mapped to Edge TPU
+    RESHAPE                        5          Mapped to Edge TPU
+    SOFTMAX                        1          Mapped to Edge TPU
+    Compilation child process completed within timeout period.
+    Compilation succeeded!
+    """)
+# The _edgetpu.log file: version, Input/Output, the table; the same op twice with two statuses, and ops that
+# are supported but pushed to the CPU by an earlier unsupported one (google-coral/edgetpu #342, #461).
+LOG_FILE_PARTIAL = textwrap.dedent("""\
+    Edge TPU Compiler version 16.0.384591198
+    Input: detector.tflite
+    Output: detector_edgetpu.tflite
+
+    Operator                       Count      Status
+
+    PAD                            1          Mapped to Edge TPU
+    PAD                            3          More than one subgraph is not supported
+    QUANTIZE                       1          Mapped to Edge TPU
+    TRANSPOSE                      2          Operation not supported
+    CONV_2D                        4          More than one subgraph is not supported
+    """)
+# Nothing maps (a model with float weights compiled for an old runtime; google-coral/edgetpu #222).
+NONE_MAPPED_OUTPUT = textwrap.dedent("""\
+    Edge TPU Compiler version 14.1.317412892
+
+    Model compiled successfully in 98 ms.
+
+    Input model: keras_model.tflite
+    Output model: keras_model_edgetpu.tflite
+    Number of Edge TPU subgraphs: 0
+    Total number of operations: 74
+    Operation log: keras_model_edgetpu.log
+
+    Model successfully compiled but not all operations are supported by the Edge TPU. A percentage of the model will instead run on the CPU, which is slower. If possible, consider updating your model to use only operations supported by the Edge TPU. For details, visit g.co/coral/model-reqs.
+    Number of operations that will run on Edge TPU: 0
+    Number of operations that will run on CPU: 74
+
+    Operator                       Count      Status
+
+    CONV_2D                        70         Operation is working on an unsupported data type
+    TRANSPOSE_CONV                 4          Operation is working on an unsupported data type
+    """)
+
+
+def test_compiler_log_layouts_all_mapped_log_file_and_none_mapped():
+    log = edgetpu.parse_compiler_log(ALL_MAPPED_OUTPUT)
+    assert (log.version, log.on_edgetpu, log.on_cpu) == ("16.0.384591198", None, None)
+    assert len(log.ops) == 8 and log.ops[-1] == ("SOFTMAX", 1, edgetpu_report.MAPPED)  # the trailer is not a row
+    report = compiler.report_from_compiler(log)
+    assert report.compatible and report.counts() == {"edgetpu": 72, "cpu": 0} and report.unsupported_ops == []
+
+    report = compiler.report_from_compiler(edgetpu.parse_compiler_log(LOG_FILE_PARTIAL))
+    assert not report.compatible and report.counts() == {"edgetpu": 2, "cpu": 9}
+    # Ops the compiler only pushed to the CPU are not reported as unsupported, and the first unsupported op is
+    # the cause (TRANSPOSE), though the compiler's table lists a pushed PAD before it.
+    assert [p.op for p in report.unsupported_ops] == ["TRANSPOSE", "TRANSPOSE"]
+    assert report.first_unsupported.op == "TRANSPOSE"
+    assert "first unsupported: #5 TRANSPOSE: Operation not supported" in edgetpu_report.format_report(report)
+
+    log = edgetpu.parse_compiler_log(NONE_MAPPED_OUTPUT)
+    assert (log.version, log.on_edgetpu, log.on_cpu) == ("14.1.317412892", 0, 74)
+    report = compiler.report_from_compiler(log)
+    assert not report.compatible and report.counts() == {"edgetpu": 0, "cpu": 74}
+    assert {p.status for p in report.unsupported_ops} == {"Operation is working on an unsupported data type"}
+
+
+@pytest.fixture
+def stand_in_compiler(tmp_path):
+    return fake_edgetpu_compiler.install(tmp_path / "bin")
+
+
+def test_compiled_file_is_what_the_real_compiler_writes(tmp_path, stand_in_compiler):
+    """The stand-in itself: one edgetpu-custom-op for the mapped ops, metadata gone, its own log."""
+    from edgecnn.runtime.interpreter import custom_op_names
+    from edgecnn.tflite.metadata import read_metadata
+
+    model = write_model(tmp_path / "m.tflite", kind="int8")
+    report = edgetpu.compile_for_edgetpu(model, compiler=str(stand_in_compiler))
+    compiled = tmp_path / "m_edgetpu.tflite"
+    assert report.compiled_path == str(compiled) and report.compiler_log == str(tmp_path / "m_edgetpu.log")
+    assert report.compatible and report.source == f"edgetpu_compiler {fake_edgetpu_compiler.VERSION}"
+    assert [p.op for p in report.ops] == ["AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"]
+    assert [op.name for op in inspect_file(compiled).main.operators] == [rules.EDGETPU_CUSTOM_OP]
+    assert custom_op_names(compiled.read_bytes()) == {rules.EDGETPU_CUSTOM_OP}
+    assert read_metadata(model).labels == ["red", "green", "blue"] and read_metadata(compiled) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "m.tflite", "m_edgetpu.log", "m_edgetpu.tflite"]
+
+
+def test_partly_mapped_model_keeps_the_rest_on_the_cpu(tmp_path, stand_in_compiler):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(build_classifier(kind="int8", custom_op="MyPostprocess"))
+    report = edgetpu.compile_for_edgetpu(model, compiler=str(stand_in_compiler))
+    assert not report.compatible and report.counts() == {"edgetpu": 3, "cpu": 1}
+    assert [(p.op, p.status) for p in report.unsupported_ops] == [("CUSTOM", fake_edgetpu_compiler.CUSTOM_STATUS)]
+    assert [op.name for op in inspect_file(tmp_path / "m_edgetpu.tflite").main.operators] == [rules.EDGETPU_CUSTOM_OP,
+                                                                                  "MyPostprocess"]
 
 
 @pytest.mark.slow
 def test_export_runs_the_compiler_when_installed(tmp_path_factory, tmp_path, monkeypatch):
+    from edgecnn.runtime.interpreter import custom_op_names
+    from edgecnn.tflite.described import read_standard
     from edgecnn.tflite.metadata import read_metadata
 
-    monkeypatch.setenv("PATH", f"{_fake_compiler(tmp_path / 'bin')}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{fake_edgetpu_compiler.install(tmp_path / 'bin').parent}{os.pathsep}{os.environ['PATH']}")
     run = shared_arch_run(tmp_path_factory, "mobilenet_v1_tiny")
     out = tmp_path / "model_int8.tflite"
     result = CliRunner().invoke(cli, ["export", str(run), "--target", "edgetpu", "--out", str(out), "--json"])
@@ -205,7 +307,14 @@ def test_export_runs_the_compiler_when_installed(tmp_path_factory, tmp_path, mon
     assert (tmp_path / "model_int8_edgetpu.log").is_file()
     assert report["checks"]["edgetpu_compiler"]["compatible"] is True
     assert report["checks"]["edgetpu_compiler"]["source"] == "edgetpu_compiler 16.0.384591198"
-    assert read_metadata(compiled).target == "edgetpu" and read_metadata(out).quantization == "int8"
+    # The compiler dropped the metadata (the stand-in does, as the real one does); the export embedded it again,
+    # with the labels file and the standard entry that other runtimes read.
+    assert custom_op_names(compiled.read_bytes()) == {rules.EDGETPU_CUSTOM_OP}
+    source, again = read_metadata(out), read_metadata(compiled)
+    assert source.quantization == "int8" and again is not None and again.target == "edgetpu"
+    assert again.labels == source.labels and (again.height, again.width) == (source.height, source.width)
+    assert (again.mean, again.std, again.channel_order) == (source.mean, source.std, source.channel_order)
+    assert read_standard(compiled.read_bytes()).labels == source.labels
 
 
 @pytest.mark.slow
@@ -225,9 +334,9 @@ def test_compiler_failure_is_one_line_and_leaves_nothing(tmp_path):
     from edgecnn.errors import ModelError
 
     model = tmp_path / "m.tflite"
-    model.write_bytes(build_classifier(kind="int8"))
-    compiler = _fake_compiler(tmp_path / "bin", fail=True) / "edgetpu_compiler"
-    with pytest.raises(ModelError, match="edgetpu_compiler could not compile m.tflite: ERROR: Model not quantized"):
+    model.write_bytes(build_classifier(kind="float"))  # the real compiler: "Invalid model: m.tflite" / "Model not quantized"
+    compiler = fake_edgetpu_compiler.install(tmp_path / "bin")
+    with pytest.raises(ModelError, match="^edgetpu_compiler could not compile m.tflite: Model not quantized$"):
         edgetpu.compile_for_edgetpu(model, compiler=str(compiler))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "m.tflite"]
 

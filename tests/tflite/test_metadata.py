@@ -1,5 +1,6 @@
 """The .tflite metadata contract: written by export, read by the device half without TensorFlow."""
 
+import dataclasses
 import pytest
 
 from edgecnn.errors import ModelError
@@ -37,6 +38,9 @@ def test_round_trip_keeps_every_field(plain_tflite, tmp_path):
     assert (read.height, read.width, read.channel_order, read.std) == (8, 8, "BGR", [255.0])
     assert read.recipe == {"model": {"size": 8}}
     assert read.content_hash.startswith("sha256:")
+    assert (read.mean, read.model_name, read.quantization) == ([0.0], "tiny", "none")
+    # Nothing else is lost either: every field reads back as written (embedding sets the content hash).
+    assert dataclasses.asdict(read) == dataclasses.asdict(metadata)
     # The converter's own entries survive beside ours.
     assert "min_runtime_version" in metadata_names(path.read_bytes())
 

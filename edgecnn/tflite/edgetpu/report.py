@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 
 MAPPED = "Mapped to Edge TPU"  # the compiler's status for an op that runs on the Edge TPU
+# The compiler's status for a supported op pushed to the CPU by an earlier unsupported one (one subgraph only).
+COMPILER_AFTER_FIRST = "More than one subgraph is not supported"
 
 
 @dataclasses.dataclass
@@ -32,11 +34,13 @@ class EdgeTpuReport:
     @property
     def unsupported_ops(self) -> list[OpPlacement]:
         """Ops that do not map by themselves (not those only pushed to the CPU by an earlier one)."""
-        return [p for p in self.ops if not p.on_edgetpu and not p.status.startswith("runs on the CPU: it comes after")]
+        return [p for p in self.ops if not p.on_edgetpu and not p.status.startswith("runs on the CPU: it comes after")
+                and p.status != COMPILER_AFTER_FIRST]
 
     @property
     def first_unsupported(self) -> OpPlacement | None:
-        return next((p for p in self.ops if not p.on_edgetpu), None)
+        # The compiler's table groups ops by kind, so an op it pushed to the CPU may be listed before the cause.
+        return next(iter(self.unsupported_ops), None) or next((p for p in self.ops if not p.on_edgetpu), None)
 
     def counts(self) -> dict[str, int]:
         on_tpu = sum(p.on_edgetpu for p in self.ops)

@@ -1,5 +1,6 @@
 """Frame sources, the source-string parser, hand-off channels and the capture thread."""
 
+import importlib.util
 import threading
 import time
 
@@ -7,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecnn.errors import RuntimeUnavailable, SourceError
+from edgecnn.errors import EdgecnnError, RuntimeUnavailable, SourceError
 from edgecnn.runtime.live.capture import Backoff, CaptureThread
 from edgecnn.runtime.live.channels import END, Fifo, LatestSlot
 from edgecnn.runtime.live.sources import ImageFolderSource, OpenCVSource, Picamera2Source, SyntheticSource, parse_source
@@ -71,9 +72,26 @@ def test_unreadable_video_file(tmp_path):
         parse_source(str(bad)).open()
 
 
+@pytest.mark.skipif(importlib.util.find_spec("picamera2") is not None,
+                    reason="picamera2 is installed here: test_installed_picamera2_opens_or_names_the_problem runs")
 def test_picamera2_absent_says_how_to_install():
     with pytest.raises(RuntimeUnavailable, match="picamera2 is not installed; on Raspberry Pi OS run 'sudo apt install python3-picamera2'"):
         Picamera2Source().open()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("picamera2") is None, reason="picamera2 is not installed (Raspberry Pi OS)")
+def test_installed_picamera2_opens_or_names_the_problem():
+    source = Picamera2Source()
+    try:
+        source.open()
+    except EdgecnnError as exc:  # no camera attached: a one-line error, not a traceback from libcamera
+        assert "\n" not in str(exc)
+    else:
+        try:
+            frame = source.read()
+        finally:
+            source.release()
+        assert frame is not None and frame.ndim == 3
 
 
 def test_video_file_frames_in_order(tmp_path):

@@ -37,13 +37,17 @@ def test_rows_carry_accuracy_agreement_size_and_latency(benchmarked):
     for name in ("keras", "fp32", "int8"):
         row = rows[name]
         assert row["status"] == "ok", row
-        assert 0.5 < row["accuracy"] <= 1.0 and row["latency_ms_p50"] > 0
+        # The tiny run's recipe: the float model 0.981, 0.937, 0.967 on the test split with data.seed 0, 1, 2; through
+        # the pipeline with seeds 0-3, fp32 0.952-0.970 and int8 0.952-0.970 (270 test images). Under the worst.
+        assert 0.90 <= row["accuracy"] <= 1.0 and row["latency_ms_p50"] > 0
         assert 0 < row["gzip_bytes"] < row["size_bytes"]
     assert rows["keras"]["top1_agreement"] == 1.0
     # float32 TFLite computes what Keras computes; int8 nearly so.
     assert rows["fp32"]["top1_agreement"] >= 0.99
     assert rows["fp32"]["accuracy"] == pytest.approx(rows["keras"]["accuracy"], abs=0.01)
-    assert rows["int8"]["top1_agreement"] >= 0.9
+    # int8 (post-training) against Keras, data.seed 0, 1, 2, 3 through the pipeline: 0.993, 0.996, 0.981, 1.0 (at
+    # most 5 of 270 flips); the bound allows 10.
+    assert rows["int8"]["top1_agreement"] >= 0.96
     assert rows["int8"]["size_bytes"] < 0.5 * rows["fp32"]["size_bytes"]
     assert report["test_images"] > 0 and report["threads"] == 1
 

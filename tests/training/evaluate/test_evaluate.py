@@ -33,7 +33,10 @@ def test_evaluate_json_on_the_test_split(run_copy):
     report = json.loads(result.stdout)  # stdout holds nothing but the JSON document
     assert {"accuracy", "num_samples", "per_class", "confusion_matrix"} <= set(report)
     assert report["split"] == "test" and report["num_samples"] == 270
-    assert report["accuracy"] > 0.5  # chance is 0.1
+    # The tiny run's recipe reached 0.981, 0.937, 0.967 on the test split (270 images) with data.seed 0, 1, 2
+    # (edgecnn train, deterministic ops, as here) and 0.952, 0.956, 0.970, 0.967 with seeds 0-3 through the
+    # pipeline without deterministic ops; the bound sits under the worst (chance is 0.1).
+    assert report["accuracy"] >= 0.90
     matrix = np.array(report["confusion_matrix"])
     assert matrix.shape == (10, 10) and matrix.sum() == 270
     assert report["accuracy"] == pytest.approx(np.trace(matrix) / 270)

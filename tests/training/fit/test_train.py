@@ -47,7 +47,10 @@ def test_tiny_run_learns_and_writes_every_artifact(tiny_run):
 
     history = json.loads(tiny_run.history.read_text())
     assert [row["epoch"] for row in history["epochs"]] == [1, 2, 3, 4]
-    assert history["best_val_accuracy"] > 0.5  # chance is 0.1
+    # Measured with edgecnn train and deterministic ops: best val accuracy 0.941 and 0.974 with data.seed 1 and 2,
+    # test accuracy 0.981, 0.937, 0.967 with seeds 0, 1, 2; through the pipeline with seeds 0-3, val 0.963-0.981
+    # and test 0.952-0.970 (270 images each). The bounds sit under the worst seed (chance is 0.1).
+    assert history["best_val_accuracy"] >= 0.90
 
     # float.keras holds the best epoch's weights: its validation accuracy is the one recorded for that epoch.
     model = load_keras_model(tiny_run.float_model)
@@ -56,7 +59,7 @@ def test_tiny_run_learns_and_writes_every_artifact(tiny_run):
     val_accuracy = float((model.predict(x_val, verbose=0).argmax(axis=1) == y_val).mean())
     assert val_accuracy == pytest.approx(history["best_val_accuracy"], abs=1e-6)
     x_test, y_test = load_arrays(tiny_run.split_items("test"), input_spec(typed))
-    assert (model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean() > 0.5
+    assert (model.predict(x_test, verbose=0).argmax(axis=1) == y_test).mean() >= 0.90
 
 
 def test_finished_run_is_refused(tiny_run):

@@ -37,8 +37,11 @@ def test_preserve_sparsity_keeps_every_pruned_layer_sparse(pqat):
 def test_qat_accuracy_is_recorded_on_the_test_split(run, pqat):
     accuracy = pqat["accuracy"]
     assert accuracy["split"] == "test" and accuracy["num_samples"] > 0
-    for key in ("float", "start", "qat"):
-        assert 0.0 <= accuracy[key] <= 1.0
+    # Measured with this module's procedure (the tiny run, prune 60% for 1 epoch at batch 64, QAT 1 epoch) on
+    # data.seed 0 (the tiny run's), 1, 2: float 0.981, 0.937, 0.967; pruned start 0.844, 0.733, 0.848; after
+    # QAT 0.922, 0.889, 0.915 (270 test images). Bounds under the worst seed; a QAT that broke the model lands
+    # near chance (0.1), and QAT recovers most of what pruning lost.
+    assert accuracy["float"] >= 0.90 and accuracy["start"] >= 0.65 and accuracy["qat"] >= 0.85, accuracy
     assert json.loads((run / "qat_report.json").read_text())["accuracy"] == accuracy
 
 

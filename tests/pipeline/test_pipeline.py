@@ -25,7 +25,7 @@ prune: {sparsity: 0.5, epochs: 1}
 qat: {enabled: true, epochs: 1, preserve_sparsity: true}
 export: {modes: [fp32, int8], io: int8}
 parity: {max_disagreement: 0.5, max_accuracy_drop: 50.0}
-benchmark: {threads: 1, formats: [fp32, int8]}
+benchmark: {threads: 1, formats: [pruned-fp32, float-int8, qat-int8]}
 """
 
 

@@ -26,8 +26,7 @@ import yaml
 from edgecnn.deploy import check_deploy_settings
 from edgecnn.errors import RecipeError, closest
 from edgecnn.export_plan import DEFAULT_IO, EXPORT_IO, EXPORT_MODES, EXPORT_TARGETS, check_recipe_export  # noqa: F401
-from edgecnn.formats import RENAMED as RENAMED_FORMATS
-from edgecnn.formats import check_recipe_formats
+from edgecnn.formats import RENAMED as RENAMED_FORMATS, check_recipe_formats
 from edgecnn.model_sizes import MAX_SIZE, MIN_SIZE
 from edgecnn.numbers import NumberRange, check_number
 

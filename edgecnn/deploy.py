@@ -31,6 +31,10 @@ DEPLOY_FILE = "deploy.json"
 ROUNDING = 1e-9
 # Latencies closer than this are within the run-to-run spread of a p50 here: the note says so.
 LATENCY_TIE = 0.05
+# What the notes mention: a passing file this many times faster than the smallest, or this share smaller than
+# the fastest (the demo's smallest passing file, dynamic range, measured 100x slower than int8 here).
+FASTER = 1.5
+SMALLER = 0.10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,19 +169,31 @@ def _reason(row: dict, count: int, rule: DeployRule, reference: float | None) ->
 
 
 def _notes(chosen: dict, rows: list[dict], rule: DeployRule, reference: float | None) -> list[str]:
-    """What the choice gives up: the most accurate passing file, and a latency too close to call."""
+    """What the choice gives up against the other passing files: accuracy, speed or size, and a latency too
+    close to call."""
     notes = []
     best = max(rows, key=lambda r: (r.get("accuracy") or 0.0, -r["size_bytes"]))
     if best is not chosen and (best.get("accuracy") or 0) > (chosen.get("accuracy") or 0) + ROUNDING:
         gain = 100 * (best["accuracy"] - chosen["accuracy"])
         notes.append(f"{best['format']} ({best['file']}) is {gain:.1f} pp more accurate, at "
                      f"{best['size_bytes'] / 1024:.1f} KB and p50 {best['latency_ms_p50']:.4g} ms")
-    if rule.prefer == "fastest":
-        close = [r for r in rows if r is not chosen
-                 and r["latency_ms_p50"] <= chosen["latency_ms_p50"] * (1 + LATENCY_TIE)]
-        if close:
-            notes.append(f"{', '.join(r['format'] for r in close)} within {LATENCY_TIE:.0%} of its latency: "
-                         "too close to call from one benchmark")
+    if rule.prefer == "smallest":
+        fastest = min(rows, key=_sort_key("fastest"))
+        ratio = chosen["latency_ms_p50"] / fastest["latency_ms_p50"] if fastest["latency_ms_p50"] else 0
+        if fastest is not chosen and ratio >= FASTER:
+            notes.append(f"{fastest['format']} ({fastest['file']}) is {ratio:.1f}x faster (p50 "
+                         f"{fastest['latency_ms_p50']:.4g} ms), at {fastest['size_bytes'] / 1024:.1f} KB; "
+                         "--prefer fastest picks by latency")
+        return notes
+    smallest = min(rows, key=_sort_key("smallest"))
+    if smallest is not chosen and smallest["size_bytes"] <= chosen["size_bytes"] * (1 - SMALLER):
+        notes.append(f"{smallest['format']} ({smallest['file']}) is "
+                     f"{1 - smallest['size_bytes'] / chosen['size_bytes']:.0%} smaller "
+                     f"({smallest['size_bytes'] / 1024:.1f} KB), at p50 {smallest['latency_ms_p50']:.4g} ms")
+    close = [r for r in rows if r is not chosen and r["latency_ms_p50"] <= chosen["latency_ms_p50"] * (1 + LATENCY_TIE)]
+    if close:
+        notes.append(f"{', '.join(r['format'] for r in close)} within {LATENCY_TIE:.0%} of its latency: "
+                     "too close to call from one benchmark")
     return notes
 
 

@@ -52,12 +52,18 @@ def test_smallest_and_fastest_pick_by_the_measured_column_and_note_what_is_given
             _row("float-fp16", "h.tflite", 184_000, 0.0136, 0.96, 1.0))
     smallest = recommend(_table(*rows), GATES)
     assert smallest["recommended"]["file"] == "d.tflite"
-    assert smallest["notes"] == ["float-int8 (i.tflite) is 0.5 pp more accurate, at 127.0 KB and p50 0.0135 ms"]
+    assert smallest["notes"] == [
+        "float-int8 (i.tflite) is 0.5 pp more accurate, at 127.0 KB and p50 0.0135 ms",
+        "float-int8 (i.tflite) is 2.6x faster (p50 0.0135 ms), at 127.0 KB; --prefer fastest picks by latency"]
     fastest = recommend(_table(*rows), DeployRule("fastest", "cpu", 2.0, 0.05))
     assert fastest["recommended"]["file"] == "i.tflite"
     assert fastest["reason"].startswith("i.tflite: fastest (measured p50) of the 3 files that pass")
     # 0.0136 ms is within 5% of 0.0135: one benchmark cannot order them, and the note says so.
+    # float-dynamic is 9% smaller: under the 10% that earns a note.
     assert fastest["notes"] == ["float-fp16 within 5% of its latency: too close to call from one benchmark"]
+    smaller = recommend(_table(_row("float-dynamic", "d.tflite", 100_000, 0.035, 0.96, 1.0), *rows[1:]),
+                        DeployRule("fastest", "cpu", 2.0, 0.05))
+    assert smaller["notes"][0] == "float-dynamic (d.tflite) is 23% smaller (97.7 KB), at p50 0.035 ms"
 
 
 def test_none_passing_recommends_nothing_and_lists_each_file():

@@ -28,6 +28,7 @@ import numpy as np
 
 from edgecnn.atomic import atomic_path, write_json, write_text
 from edgecnn.errors import EdgecnnError, RecipeError, RunDirError, closest
+from edgecnn.formats import FORMATS, LINEAGE, Format, parse_formats  # noqa: F401  (names for callers)
 from edgecnn.parity.core import run_parity
 from edgecnn.parity.data import load_parity_data
 from edgecnn.parity.predictors import TFLitePredictor
@@ -38,7 +39,6 @@ from edgecnn.runtime.profile.profiler import ProfileSettings, latency_summary, p
 from edgecnn.runtime.profile.sysinfo import system_info
 from edgecnn.tflite.metadata import read_metadata
 from edgecnn.training.evaluate.keras_predictor import load_predictor
-from edgecnn.formats import FORMATS, LINEAGE, Format, parse_formats  # noqa: F401  (names for callers)
 from edgecnn.training.export.exporter import ExportOptions, export, planned_path
 from edgecnn.training.models.model_io import load_keras_model
 

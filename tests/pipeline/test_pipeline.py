@@ -89,6 +89,24 @@ def test_cli_refuses_unknown_recipe_key_in_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_prefer_overrides_the_recipe_and_is_checked_before_any_work(tmp_path):
+    from edgecnn.cli.pipeline_cmds import _OVERRIDES
+
+    assert _OVERRIDES["prefer"] == "deploy.prefer"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("deploy:\n  prefer: smallest\n")
+    result = CliRunner().invoke(cli, ["pipeline", str(recipe), "--data", "digits", "--out", str(tmp_path / "run"),
+                                      "--prefer", "cheapest"])
+    assert result.exit_code == 2 and "Invalid value for '--prefer'" in result.output
+    assert not (tmp_path / "run").exists()
+    recipe.write_text("deploy:\n  prefer: cheapest\n")
+    result = CliRunner().invoke(cli, ["pipeline", str(recipe), "--data", "digits", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert (f"Error: {recipe}: deploy.prefer 'cheapest' (did you mean 'fastest'?) is not one of "
+            "smallest, fastest") in result.output
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow
 def test_interrupted_pipeline_resumes_where_it_stopped(tmp_path):
     recipe = tmp_path / "tiny.yaml"

@@ -137,3 +137,15 @@ def test_parse_formats_keeps_order_and_drops_repeats():
     assert [f.name for f in bm.parse_formats(None)] == list(bm.FORMATS)
     with pytest.raises(RecipeError, match="--formats is empty"):
         bm.parse_formats(" , ")
+
+
+def test_an_older_runs_files_are_found_by_their_metadata_not_their_name(benchmarked, tmp_path):
+    """Runs made before files were named for their source model (model_int8-ptq.tflite) still benchmark."""
+    run = shutil.copytree(benchmarked[0], tmp_path / "old")
+    (run / "model_float_int8.tflite").rename(run / "model_int8-ptq.tflite")
+    result = CliRunner().invoke(cli, ["benchmark", str(run), "--formats", "float-int8", "--no-export", *FAST, "--json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)["rows"][0]
+    assert (row["status"], row["file"], row["note"], row["source"]) == ("ok", "model_int8-ptq.tflite", "existing file",
+                                                                       "float")
+    assert not (run / "model_float_int8.tflite").exists()  # not exported again

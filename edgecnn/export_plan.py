@@ -31,6 +31,21 @@ DEFAULT_MODES = {"edgetpu": "int8", "gpu": "fp16", "cpu": "none"}
 GPU_MODES = ("none", "fp16", "int8")
 # The int8 io when neither --io nor a recipe says; also the default of the recipe's export.io.
 DEFAULT_IO = "int8"
+# The Keras model of a run an export is converted from, as file names and tables say it.
+SOURCE_KINDS = ("float", "pruned", "qat", "pruned+qat")
+
+
+def export_file_name(kind: str, mode: str, target: str = "cpu") -> str:
+    """A run's file for an export: the source model, then the mode, then a non-CPU target.
+
+    ``model_float_fp32.tflite``, ``model_pruned_fp16.tflite``, ``model_float_int8.tflite`` (post-training
+    quantization), ``model_pruned_qat_int8.tflite``, ``model_float_fp16_gpu.tflite``; the Edge TPU compiler
+    adds ``_edgetpu`` to its own output. Two files of a run never share a name when they hold different models.
+    """
+    if kind not in SOURCE_KINDS:
+        raise RecipeError(f"unknown source model {kind!r}; one of {', '.join(SOURCE_KINDS)}")
+    suffix = "_gpu" if target == "gpu" else ""
+    return f"model_{kind.replace('+', '_')}_{MODE_FILE_NAMES[normalize_mode(mode)]}{suffix}.tflite"
 
 
 @dataclasses.dataclass(frozen=True)

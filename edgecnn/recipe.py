@@ -23,8 +23,10 @@ from pathlib import Path
 
 import yaml
 
+from edgecnn.deploy import check_deploy_settings
 from edgecnn.errors import RecipeError, closest
 from edgecnn.export_plan import DEFAULT_IO, EXPORT_IO, EXPORT_MODES, EXPORT_TARGETS, check_recipe_export  # noqa: F401
+from edgecnn.formats import RENAMED as RENAMED_FORMATS, check_recipe_formats
 from edgecnn.model_sizes import MAX_SIZE, MIN_SIZE
 from edgecnn.numbers import NumberRange, check_number
 
@@ -117,6 +119,19 @@ class BenchmarkSettings:
     formats: list | None = _setting(None, list, type(None))
 
 
+@dataclass
+class DeploySettings:
+    """Which exported file `pipeline` and `benchmark` recommend (deploy.json), from the measured table: among
+    the files measured on ``target`` that pass both gates, the smallest or the fastest (edgecnn/deploy.py)."""
+
+    prefer: str = _setting("smallest", str)  # smallest | fastest (lowest measured p50 latency)
+    target: str | None = _setting(None, str, type(None))  # cpu | gpu | edgetpu; null: export.target
+    # Percentage points below the float model's test accuracy; null: parity.max_accuracy_drop.
+    max_accuracy_drop: float | None = _setting(None, *_OPTIONAL_NUMBER, low=0)
+    # Share of test images whose top-1 differs from the float model's; null: parity.max_disagreement.
+    max_disagreement: float | None = _setting(None, *_OPTIONAL_NUMBER, low=0, high=1)
+
+
 def _section(cls):
     return field(default_factory=cls, metadata={"section": True})
 
@@ -136,6 +151,7 @@ class Recipe:
     export: ExportSettings = _section(ExportSettings)
     parity: ParitySettings = _section(ParitySettings)
     benchmark: BenchmarkSettings = _section(BenchmarkSettings)
+    deploy: DeploySettings = _section(DeploySettings)
     # What `edgecnn train` recorded about the run (data, data_root, builtin, labels, num_classes, flip,
     # mixed_precision, strategy, edgecnn_version): provenance the tool writes and reads back, never
     # part of a recipe file a user writes, so it stays a plain mapping (see RUN_SECTION).
@@ -257,6 +273,8 @@ def resolve(raw: dict, source: str = "recipe", *, saved: bool = False) -> Recipe
                     f"{source}: unknown key {section}.{key}{closest(key, keys)}; known keys: {', '.join(keys)}"
                 )
             _check_value(f"{section}.{key}", item, section, key, source)
+            if saved and (section, key) == ("benchmark", "formats") and item:
+                item = [RENAMED_FORMATS.get(name, name) for name in item]  # an older run's names (formats.py)
             setattr(getattr(recipe, section), key, copy.deepcopy(item))
     check_consistency(recipe, source)
     return recipe
@@ -286,6 +304,8 @@ def check_consistency(recipe: Recipe, source: str) -> None:
     if sparsity is not None and not 0 < sparsity < 1:
         raise RecipeError(f"{source}: prune.sparsity must be between 0 and 1 (exclusive) or null to skip pruning, got {sparsity}")
     _check_normalization(recipe.input, source)
+    check_deploy_settings(recipe.deploy, source)
+    check_recipe_formats(recipe.benchmark.formats, source)
     if not 0 < recipe.data.val_fraction + recipe.data.test_fraction < 0.9:
         raise RecipeError(f"{source}: data.val_fraction + data.test_fraction must be between 0 and 0.9")
     for key in ("epochs", "batch_size"):

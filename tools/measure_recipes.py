@@ -54,10 +54,10 @@ def markdown(results: list[dict], data: str, epochs: int | None) -> str:
             value = rows.get(fmt, {}).get(key)
             return "–" if value is None else spec.format(value)
         lines.append(
-            f"| {result['recipe']} | {get('keras', 'accuracy', '{:.2%}')} | {get('int8', 'accuracy', '{:.2%}')} | "
-            f"{get('int8-qat', 'accuracy', '{:.2%}')} | {get('int8-qat', 'size_bytes', '{:,}')} | "
-            f"{get('int8-qat', 'gzip_bytes', '{:,}')} | {get('fp32', 'size_bytes', '{:,}')} | "
-            f"{get('fp32', 'latency_ms_p50')} | {get('int8-qat', 'latency_ms_p50')} | {result['seconds'] / 60:.1f} min |")
+            f"| {result['recipe']} | {get('keras', 'accuracy', '{:.2%}')} | {get('float-int8', 'accuracy', '{:.2%}')} | "
+            f"{get('qat-int8', 'accuracy', '{:.2%}')} | {get('qat-int8', 'size_bytes', '{:,}')} | "
+            f"{get('qat-int8', 'gzip_bytes', '{:,}')} | {get('float-fp32', 'size_bytes', '{:,}')} | "
+            f"{get('float-fp32', 'latency_ms_p50')} | {get('qat-int8', 'latency_ms_p50')} | {result['seconds'] / 60:.1f} min |")
     return "\n".join(lines)
 
 

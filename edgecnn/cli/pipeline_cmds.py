@@ -8,7 +8,7 @@ import click
 _OVERRIDES = {
     "model": "model.architecture", "alpha": "model.alpha", "size": "model.size", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "sparsity": "prune.sparsity", "qat_epochs": "qat.epochs",
-    "threads": "benchmark.threads", "weights": "model.weights",
+    "threads": "benchmark.threads", "weights": "model.weights", "prefer": "deploy.prefer",
 }
 
 
@@ -30,13 +30,17 @@ _OVERRIDES = {
 @click.option("--sparsity", type=float, default=None, help="Override prune.sparsity.")
 @click.option("--qat-epochs", type=int, default=None, help="Override qat.epochs.")
 @click.option("--threads", type=int, default=None, help="Override benchmark.threads.")
+@click.option("--prefer", type=click.Choice(["smallest", "fastest"]), default=None,
+              help="Override deploy.prefer: recommend the smallest passing file or the fastest (measured p50).")
 def pipeline(recipe, data, out, resume, overwrite, force, **overrides):
     """Run RECIPE (a YAML file or a shipped recipe's name) end to end into --out.
 
     Stages: train, evaluate, prune, QAT, export (with parity against the float model),
     benchmark, report.html. Each stage is skipped when its artifact is already present, so
     --resume continues after a crash or Ctrl-C. A degenerate float model stops the pipeline
-    before export (exit 3) unless --force.
+    before export (exit 3) unless --force. The file to deploy is chosen from the measured table
+    by the recipe's deploy rule and written to deploy.json; when every measured file fails the
+    deploy gates, nothing is recommended and the pipeline exits 3.
     """
     from edgecnn.pipeline.runner import run_pipeline
     from edgecnn.recipe import apply_overrides, load_recipe
@@ -66,17 +70,24 @@ def demo(out, data, overwrite):
 
 
 def _print_verdict(run) -> None:
-    """The benchmark table and the parity verdict of a finished run."""
+    """The benchmark table, the parity verdict (by file name, as the table's file column) and the recommendation."""
     import json
+    from pathlib import Path
 
     from edgecnn.cli.benchmark_cmd import echo_benchmark_table
+    from edgecnn.deploy import DEPLOY_FILE, decision_lines
 
     if run.benchmark_json.is_file():
         echo_benchmark_table(json.loads(run.benchmark_json.read_text(encoding="utf-8")))
     verdicts = []
     for path in sorted(run.path.glob("parity_*.json")):
         report = json.loads(path.read_text(encoding="utf-8"))
-        verdicts.append(f"{path.stem.removeprefix('parity_')} top-1 agreement {report['top1_agreement']:.1%}, "
+        name = Path(str((report.get("candidate") or {}).get("path") or path.stem.removeprefix("parity_"))).name
+        verdicts.append(f"{name} top-1 agreement {report['top1_agreement']:.1%}, "
                         f"accuracy drop {report['accuracy_drop_pp']:+.2f} pp")
     if verdicts:
         click.echo("parity against the float model (all gates passed): " + "; ".join(verdicts))
+    decision = run.path / DEPLOY_FILE
+    if decision.is_file():
+        for line in decision_lines(json.loads(decision.read_text(encoding="utf-8"))):
+            click.echo(line)

@@ -3,18 +3,21 @@
 1. the demo recipe (``digits_demo``) through the pipeline: train, evaluate, prune, QAT,
    export every mode with parity, benchmark, report;
 2. a labelled MJPG clip of held-out test images;
-3. ``edgecnn run --headless --json`` on that clip in a separate process (the device half, no
+3. ``edgecnn run --headless --json`` on that clip with the file deploy.json recommends in a separate process (the device half, no
    TensorFlow), and its per-frame labels scored against the truth.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 from edgecnn.atomic import atomic_path, write_json
+from edgecnn.deploy import DEPLOY_FILE
 from edgecnn.errors import EdgecnnError
+from edgecnn.pipeline.exporting import export_file
 from edgecnn.pipeline.clip import live_loop_accuracy, write_labelled_clip
 from edgecnn.pipeline.runner import run_pipeline
 from edgecnn.rundir import RunDir
@@ -50,9 +53,15 @@ def run_demo(out, *, data: str = "digits", recipe=DEMO_RECIPE, overwrite: bool =
 
 
 def _live_model(run: RunDir) -> Path:
+    """The file deploy.json recommends; without a recommendation, the recipe's int8 export (or the next mode)."""
+    chosen = (json.loads((run.path / DEPLOY_FILE).read_text(encoding="utf-8")) if (run.path / DEPLOY_FILE).is_file()
+              else {}).get("recommended")
+    if chosen and (run.path / chosen["file"]).is_file():
+        return run.path / chosen["file"]
+    recipe = run.load_recipe()
     for mode in ("int8", "dynamic", "fp16", "fp32"):
-        if run.export_path(mode).is_file():
-            return run.export_path(mode)
+        if mode in recipe.export.modes and export_file(run, mode, recipe).is_file():
+            return export_file(run, mode, recipe)
     raise EdgecnnError(f"{run.path} has no exported .tflite model to run; check the recipe's export.modes")
 
 

@@ -1,8 +1,8 @@
 """A self-contained HTML report of a run: one file, images embedded, safe to mail.
 
 It reads only the artifacts that the stages left in the run directory (recipe, training
-curves, evaluation, parity reports, benchmark table and plot), so it can be rebuilt at any
-time and never re-runs a model. Every piece of text is HTML-escaped: labels and paths come
+curves, evaluation, parity reports, benchmark table and plot, deploy.json, whose file is the
+table's highlighted row), so it can be rebuilt at any time and never re-runs a model. Every piece of text is HTML-escaped: labels and paths come
 from the user's folders.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from edgecnn import __version__
 from edgecnn.atomic import write_text
+from edgecnn.deploy import DEPLOY_FILE
 from edgecnn.errors import EdgecnnError
 from edgecnn.rundir import RunDir
 
@@ -25,12 +26,13 @@ table{border-collapse:collapse;margin:.5rem 0;font-size:.92rem} th,td{border:1px
 th{background:#f3f3f3} td:first-child,th:first-child{text-align:left}
 .ok{color:#137333;font-weight:600} .fail{color:#b3261e;font-weight:600}
 img{max-width:100%;border:1px solid #eee;margin:.5rem 0} pre{background:#f7f7f7;padding:.8rem;overflow:auto;font-size:.85rem}
-.muted{color:#666}
+.muted{color:#666} tr.pick td{background:#e6f4ea;font-weight:600}
 """
 
 BENCHMARK_COLUMNS = (
-    ("format", "format"), ("status", "status"), ("accuracy", "accuracy"), ("top1_agreement", "top-1 agreement"),
-    ("size_bytes", "size (bytes)"), ("gzip_bytes", "gzip (bytes)"), ("latency_ms_p50", "p50 latency (ms)"),
+    ("format", "format"), ("source", "source model"), ("status", "status"), ("accuracy", "accuracy"),
+    ("top1_agreement", "top-1 agreement"), ("size_bytes", "size (bytes)"), ("gzip_bytes", "gzip (bytes)"),
+    ("latency_ms_p50", "p50 latency (ms)"), ("file", "file"),
 )
 PARITY_FIGURES = (
     ("num_samples", "images"), ("top1_agreement", "top-1 agreement"), ("top5_agreement", "top-5 agreement"),
@@ -49,6 +51,7 @@ def build_report(run_path) -> Path:
         _section("Evaluation (float model, test split)", _evaluation(run)),
         _section("Parity: quantized vs float", _parity(run)),
         _section("Formats side by side", _benchmark(run)),
+        _section("File to deploy", _deploy(run)),
     ]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>edgecnn report: {_e(run.path.name)}</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>\n")
@@ -105,6 +108,7 @@ def _benchmark(run: RunDir) -> str:
     if data is None:
         return _missing("benchmark.json (run 'edgecnn benchmark')")
     head = "".join(f"<th>{_e(label)}</th>" for _, label in BENCHMARK_COLUMNS)
+    pick = _recommended(run)
     rows = []
     for row in data.get("rows", []):
         cells = []
@@ -112,9 +116,34 @@ def _benchmark(run: RunDir) -> str:
             value = row.get(key)
             css = " class='ok'" if key == "status" and value == "ok" else (" class='fail'" if key == "status" else "")
             cells.append(f"<td{css}>{_fmt(value)}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
+        chosen = pick is not None and (row.get("format"), row.get("file")) == pick
+        attribute = " class='pick'" if chosen else ""
+        rows.append(f"<tr{attribute}>{''.join(cells)}</tr>")
     table = f"<table><tr>{head}</tr>{''.join(rows)}</table>"
     return table + _image(run.path / "benchmark.png", "accuracy against latency")
+
+
+def _recommended(run: RunDir) -> tuple[str, str] | None:
+    """(format, file) of deploy.json's recommendation, the row the table highlights."""
+    chosen = (_read_json(run.path / DEPLOY_FILE) or {}).get("recommended")
+    return (chosen.get("format"), chosen.get("file")) if isinstance(chosen, dict) else None
+
+
+def _deploy(run: RunDir) -> str:
+    decision = _read_json(run.path / DEPLOY_FILE)
+    if decision is None:
+        return _missing(f"{DEPLOY_FILE} (run 'edgecnn benchmark')")
+    css = "ok" if decision.get("status") == "recommended" else "fail"
+    head = "recommended" if css == "ok" else "nothing recommended"
+    notes = "".join(f"<li>{_e(note)}</li>" for note in decision.get("notes", []))
+    rejected = "".join(f"<li>{_e(r.get('file'))} ({_e(r.get('format'))}): {_e(', '.join(r.get('reasons', [])))}</li>"
+                       for r in decision.get("rejected", []))
+    body = f"<p><span class='{css}'>{head}</span>: {_e(decision.get('reason', ''))}</p>"
+    if notes:
+        body += f"<ul>{notes}</ul>"
+    if rejected:
+        body += f"<p>fail the deploy gates:</p><ul>{rejected}</ul>"
+    return body
 
 
 def _image(path: Path, alt: str) -> str:

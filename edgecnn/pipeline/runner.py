@@ -1,5 +1,9 @@
 """Run a recipe's stages in order, skipping those whose artifacts are already there.
 
+After the stages, the recipe's deploy rule names the file to deploy from the measured benchmark
+table (deploy.json); when every measured file fails its gates the pipeline ends with exit code 3,
+after writing deploy.json and report.html.
+
 ``--resume`` continues a run made with the same recipe; a run made with a different one is
 refused with the keys that differ, because mixing stages of two recipes would produce a model
 that neither describes.
@@ -10,15 +14,16 @@ from __future__ import annotations
 import sys
 import time
 
-from edgecnn.errors import RunDirError
+from edgecnn.errors import GateFailed, RunDirError
+from edgecnn.pipeline.exporting import recommend_deploy
 from edgecnn.pipeline.report import build_report
 from edgecnn.pipeline.stages import Context, artifact_is_valid, stages_for
 from edgecnn.recipe import Recipe, load_recipe
 from edgecnn.rundir import RunDir
 
 # Sections that only check or measure what the stages made: changing them does not make the run's
-# artifacts stale, so a run may be resumed with new gates (after a gate failure, say) or threads.
-CHECK_ONLY_SECTIONS = ("parity", "benchmark")
+# artifacts stale, so a run may be resumed with new gates (after a gate failure, say), threads or deploy rule.
+CHECK_ONLY_SECTIONS = ("parity", "benchmark", "deploy")
 
 
 def recipe_differences(saved: Recipe, wanted: Recipe) -> list[str]:
@@ -75,8 +80,12 @@ def run_pipeline(recipe_or_path, data: str, out, *, resume: bool = False, overwr
             stage.execute(ctx)
             log(f"{prefix}: done in {time.perf_counter() - started:.1f}s -> {artifact.name}")
         stage.gate(ctx)
+    decision = recommend_deploy(run, recipe, log=log)
     report = build_report(run.path)
     log(f"report: {report}")
+    if decision["status"] == "none_passed":
+        # Measured, and nothing fit to deploy: a failed gate (exit 3), after the table, deploy.json and the report.
+        raise GateFailed(decision["reason"])
     return run
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgecnn.errors import DegenerateModel, EdgecnnError
-from edgecnn.pipeline.exporting import benchmark, export_with_parity
+from edgecnn.pipeline.exporting import benchmark, export_file, export_with_parity
 from edgecnn.recipe import Recipe
 from edgecnn.rundir import RunDir
 from edgecnn.tflite.flatbuffer import check_tflite_bytes
@@ -116,7 +116,7 @@ def _export_stage(mode: str) -> Stage:
         return export_with_parity(ctx.run, mode, ctx.recipe, log=ctx.log)
 
     def artifact(ctx: Context) -> Path:
-        return ctx.run.export_path(mode)
+        return export_file(ctx.run, mode, ctx.recipe)
 
     return Stage(name=f"export {mode}", artifact=artifact, execute=execute)
 

@@ -253,7 +253,7 @@ def test_parity_command_fails_a_broken_export_with_exit_code_3(good_run, tmp_pat
     assert result.exit_code == 3, result.output
     assert "Error: parity gate failed: disagreement" in result.output
     # The same command passes the good export of the same run: the gate separates the two.
-    good = CliRunner().invoke(cli, ["parity", str(good_run / "float.keras"), str(good_run / "model_int8.tflite"),
+    good = CliRunner().invoke(cli, ["parity", str(good_run / "float.keras"), str(good_run / "model_float_int8.tflite"),
                                     "--data", str(good_run), "--max-disagreement", str(GATE_MAX_DISAGREEMENT)])
     assert good.exit_code == 0, good.output
 
@@ -265,11 +265,11 @@ def test_export_prints_and_saves_parity_by_default_and_no_parity_skips_it(good_r
     result = CliRunner().invoke(cli, ["export", str(run), "--quantize", "dynamic"])
     assert result.exit_code == 0, result.output
     assert "parity against float.keras on the test split:" in result.output
-    saved = json.loads((run / "parity_dynamic.json").read_text())
-    assert saved["candidate"]["path"] == str(run / "model_dynamic.tflite")  # the final name, not the temporary one
+    saved = json.loads((run / "parity_float_dynamic.json").read_text())
+    assert saved["candidate"]["path"] == str(run / "model_float_dynamic.tflite")  # the final name, not the temporary one
     result = CliRunner().invoke(cli, ["export", str(run), "--quantize", "fp16", "--no-parity"])
     assert result.exit_code == 0, result.output
-    assert "parity against" not in result.output and not (run / "parity_fp16.json").exists()
+    assert "parity against" not in result.output and not (run / "parity_float_fp16.json").exists()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -31,7 +31,7 @@ prune: {sparsity: 0.5, epochs: 1}
 qat: {enabled: true, epochs: 1, preserve_sparsity: true}
 export: {modes: [fp32, int8], io: int8}
 parity: {max_disagreement: 0.12, max_accuracy_drop: 8.0}
-benchmark: {threads: 1, formats: [fp32, int8]}
+benchmark: {threads: 1, formats: [pruned-fp32, float-int8, qat-int8]}
 """
 
 
@@ -94,6 +94,24 @@ def test_cli_refuses_unknown_recipe_key_in_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_prefer_overrides_the_recipe_and_is_checked_before_any_work(tmp_path):
+    from edgecnn.cli.pipeline_cmds import _OVERRIDES
+
+    assert _OVERRIDES["prefer"] == "deploy.prefer"
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("deploy:\n  prefer: smallest\n")
+    result = CliRunner().invoke(cli, ["pipeline", str(recipe), "--data", "digits", "--out", str(tmp_path / "run"),
+                                      "--prefer", "cheapest"])
+    assert result.exit_code == 2 and "Invalid value for '--prefer'" in result.output
+    assert not (tmp_path / "run").exists()
+    recipe.write_text("deploy:\n  prefer: cheapest\n")
+    result = CliRunner().invoke(cli, ["pipeline", str(recipe), "--data", "digits", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert (f"Error: {recipe}: deploy.prefer 'cheapest' (did you mean 'fastest'?) is not one of "
+            "smallest, fastest") in result.output
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow
 def test_interrupted_pipeline_resumes_where_it_stopped(tmp_path):
     recipe = tmp_path / "tiny.yaml"
@@ -101,7 +119,8 @@ def test_interrupted_pipeline_resumes_where_it_stopped(tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "edgecnn", "pipeline", str(recipe), "--data", "digits", "--out", str(out)]
     run = RunDir(out)
-    later = (run.pruned_model, run.qat_model, run.export_path("fp32"), run.export_path("int8"), run.benchmark_json)
+    later = (run.pruned_model, run.qat_model, run.path / "model_pruned_fp32.tflite",
+             run.path / "model_pruned_qat_int8.tflite", run.benchmark_json)
 
     # Ctrl-C (a real SIGINT) as soon as training has finished: the prune stage that follows takes seconds.
     # SIGINT's default disposition in the child, as in a terminal: a test run started in the background of a
@@ -132,18 +151,32 @@ def test_interrupted_pipeline_resumes_where_it_stopped(tmp_path):
     for artifact in (*later, run.report_html):
         assert artifact_is_valid(artifact), artifact
         assert artifact.stat().st_mtime_ns > interrupted_at, artifact
-    for mode in ("int8",):  # the quantized export has a parity report; fp32 is the float model itself
+    for mode in ("pruned_qat_int8",):  # the quantized export has a parity report; fp32 is the float model itself
         parity = json.loads((out / f"parity_{mode}.json").read_text())
         assert (out / f"parity_{mode}.json").stat().st_mtime_ns > interrupted_at
         assert parity["top1_agreement"] >= 0.88 and parity["accuracy_drop_pp"] <= 8.0, parity  # the gates held
-    assert "top-1 agreement" in resumed.stdout
+    # Each export is named for the model it came from: fp32 from the pruned model, int8 from pruned + QAT.
+    exports = [run.path / "model_pruned_fp32.tflite", run.path / "model_pruned_qat_int8.tflite"]
+    assert "model_pruned_qat_int8.tflite top-1 agreement" in resumed.stdout
+    # The file to deploy is the measured table's smallest passing row, whatever its name.
+    table = json.loads(run.benchmark_json.read_text())
+    decision = json.loads((run.path / "deploy.json").read_text())
+    gates = decision["rule"]
+    passing = [row for row in table["rows"] if (row["file"] or "").endswith(".tflite")
+               and 100 * (table["reference"]["accuracy"] - row["accuracy"]) <= gates["max_accuracy_drop"]
+               and 1 - row["top1_agreement"] <= gates["max_disagreement"]]
+    smallest = min(passing, key=lambda row: row["size_bytes"])
+    assert decision["status"] == "recommended" and decision["recommended"]["file"] == smallest["file"]
+    assert f"recommended for deployment: {smallest['file']}: " in resumed.stdout
+    picked = run.report_html.read_text().split("<tr class='pick'>")[1].split("</tr>")[0]
+    assert smallest["file"] in picked
 
     # The demo's last step on this run: a labelled clip of held-out images through `edgecnn run`.
     from edgecnn.pipeline.clip import live_loop_accuracy, write_labelled_clip
     from edgecnn.pipeline.demo import _run_live_loop
 
     clip = write_labelled_clip(run.split_items("test"), run.labels(), tmp_path / "clip.avi", limit=40)
-    _run_live_loop(run.export_path("int8"), clip, tmp_path / "live.jsonl")
+    _run_live_loop(run.path / smallest["file"], clip, tmp_path / "live.jsonl")
     live = live_loop_accuracy(tmp_path / "live.jsonl", clip)
     assert live["frames"] == 40 * 3
     # The tiny model is ~85-90% accurate on the test split; frames misaligned with their labels
@@ -154,6 +187,22 @@ def test_interrupted_pipeline_resumes_where_it_stopped(tmp_path):
     again = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0
     assert again.stderr.count("done already") == len(stages_for(resolve(__import__("yaml").safe_load(TINY_RECIPE))))
+
+    # Gates tighter than every measured file (half the smallest disagreement in the table): nothing is fit to
+    # deploy, so the pipeline says so and exits 3, after writing deploy.json and the report. (Measured here:
+    # the smallest disagreement is float-int8's 0.4%, 1 of 270 test images.)
+    least = min(1 - row["top1_agreement"] for row in table["rows"] if (row["file"] or "").endswith(".tflite"))
+    assert least > 0, table["rows"]
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(TINY_RECIPE + f"deploy: {{max_disagreement: {least / 2}}}\n")
+    refused = subprocess.run(command[:4] + [str(strict)] + command[5:] + ["--resume"], capture_output=True,
+                             text=True, timeout=300)
+    assert refused.returncode == 3, refused.stderr[-2000:]
+    assert "Error: no file passes the deploy gates on cpu" in refused.stderr
+    decision = json.loads((run.path / "deploy.json").read_text())
+    assert decision["status"] == "none_passed" and decision["recommended"] is None
+    assert len(decision["rejected"]) == len([r for r in table["rows"] if (r["file"] or "").endswith(".tflite")])
+    assert "<span class='fail'>nothing recommended</span>" in run.report_html.read_text()
 
 
 def test_new_gates_do_not_block_a_resume(tmp_path):

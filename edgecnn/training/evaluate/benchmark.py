@@ -7,8 +7,10 @@ model, on the same preprocessing the device uses), measures the file and its gzi
 p50 latency with the device half's profiler at the chosen threads. A format that cannot be made
 or fails gets a row whose status says why; the table is never lost to one bad format.
 
-The run receives benchmark.json (``{"rows": [...]}``), benchmark.csv and benchmark.png
-(accuracy against latency), all written atomically.
+The formats (``edgecnn/formats.py``) are named for their source model and mode (``pruned-fp16``), like
+their files (model_pruned_fp16.tflite); each row's ``source`` is the file's lineage from its
+metadata (``pruned+qat``). The run receives benchmark.json (``{"rows": [...], "reference": ...}``),
+benchmark.csv and benchmark.png (accuracy against latency), all written atomically.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 from edgecnn.atomic import atomic_path, write_json, write_text
 from edgecnn.errors import EdgecnnError, RecipeError, RunDirError, closest
+from edgecnn.formats import FORMATS, LINEAGE, Format, parse_formats  # noqa: F401  (names for callers)
 from edgecnn.parity.core import run_parity
 from edgecnn.parity.data import load_parity_data
 from edgecnn.parity.predictors import TFLitePredictor
@@ -36,8 +39,7 @@ from edgecnn.runtime.profile.profiler import ProfileSettings, latency_summary, p
 from edgecnn.runtime.profile.sysinfo import system_info
 from edgecnn.tflite.metadata import read_metadata
 from edgecnn.training.evaluate.keras_predictor import load_predictor
-from edgecnn.training.export.convert import MODE_FILE_NAMES
-from edgecnn.training.export.exporter import ExportOptions, export
+from edgecnn.training.export.exporter import ExportOptions, export, planned_path
 from edgecnn.training.models.model_io import load_keras_model
 
 COLUMNS = ("format", "status", "accuracy", "top1_agreement", "size_bytes", "gzip_bytes", "latency_ms_p50",
@@ -45,32 +47,6 @@ COLUMNS = ("format", "status", "accuracy", "top1_agreement", "size_bytes", "gzip
 KERAS_LATENCY_RUNS = 30  # Keras' per-call overhead is milliseconds; a few dozen calls settle its median
 
 
-@dataclasses.dataclass(frozen=True)
-class Format:
-    """One row of the table: which trained model it starts from and how it is exported."""
-
-    name: str
-    source: str  # "float" | "qat" | "pruned": the Keras model in the run it is made from
-    quantize: str | None  # export mode (none/fp16/dynamic/int8); None for the Keras model itself
-    description: str
-    # The export metadata's quantization_source values that make an existing file this format.
-    provenance: tuple[str, ...] = ()
-    # File name used when benchmark exports it and the run's usual name holds another model.
-    alt_stem: str = ""
-
-
-FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("keras", "float", None, "Keras float model (TensorFlow)"),
-    Format("fp32", "float", "none", "TFLite float32", ("float",), "fp32-float"),
-    Format("fp16", "float", "fp16", "TFLite float16 weights", ("float",), "fp16-float"),
-    Format("dynamic", "float", "dynamic", "TFLite dynamic range (int8 weights, float activations)",
-           ("float",), "dynamic-float"),
-    Format("int8", "float", "int8", "TFLite full integer, post-training quantization", ("ptq",), "int8-ptq"),
-    Format("int8-qat", "qat", "int8", "TFLite full integer from quantization-aware training",
-           ("qat", "pruned+qat"), "int8-qat"),
-    Format("pruned-int8", "pruned", "int8", "TFLite full integer, post-training quantization of the pruned model",
-           ("pruned+ptq",), "pruned-int8"),
-)}
 SOURCES = {
     "float": (lambda run: run.float_model, "edgecnn train DATA --out {run}"),
     "qat": (lambda run: run.qat_model, "edgecnn qat {run}"),
@@ -98,19 +74,6 @@ class BenchmarkSettings:
             raise RecipeError(f"--threads must be a whole number >= 1, got {self.threads!r}")
         if not isinstance(self.runs, int) or self.runs < 1:
             raise RecipeError(f"--runs must be a whole number >= 1, got {self.runs!r}")
-
-
-def parse_formats(text: str | None) -> list[Format]:
-    """'keras,int8' -> their Formats, in the order given; None -> all of them."""
-    if text is None:
-        return list(FORMATS.values())
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise RecipeError(f"--formats is empty; choose from {', '.join(FORMATS)}")
-    for name in names:
-        if name not in FORMATS:
-            raise RecipeError(f"unknown format {name!r}{closest(name, FORMATS)}; choose from {', '.join(FORMATS)}")
-    return [FORMATS[n] for n in dict.fromkeys(names)]
 
 
 # --- one row ----------------------------------------------------------------------------------
@@ -150,7 +113,8 @@ def model_file(run: RunDir, fmt: Format, settings: BenchmarkSettings) -> tuple[P
 
 def find_export(run: RunDir, fmt: Format) -> Path | None:
     """A .tflite in the run whose edgecnn metadata says it is ``fmt`` (mode, provenance, CPU target)."""
-    for path in sorted(run.path.glob("*.tflite")):
+    usual = f"model_{fmt.source}_"  # today's name first; then any other (an older run's model_int8.tflite)
+    for path in sorted(run.path.glob("*.tflite"), key=lambda p: (not p.name.startswith(usual), p.name)):
         try:
             md = read_metadata(path)
         except EdgecnnError:
@@ -162,9 +126,12 @@ def find_export(run: RunDir, fmt: Format) -> Path | None:
 
 
 def export_target(run: RunDir, fmt: Format) -> Path:
-    """The run's usual name for the mode, unless another model already holds it."""
-    usual = run.export_path(MODE_FILE_NAMES[fmt.quantize])
-    return usual if not usual.exists() else run.path / f"model_{fmt.alt_stem}.tflite"
+    """The name export gives this format in the run: model_<source>_<mode>.tflite (export_plan.export_file_name)."""
+    return planned_path(run.path, _export_options(fmt))
+
+
+def _export_options(fmt: Format, out: Path | None = None) -> ExportOptions:
+    return ExportOptions(quantize=fmt.quantize, start=fmt.source, out=out, target="cpu")
 
 
 def export_command(run: RunDir, fmt: Format, out: Path) -> str:
@@ -176,7 +143,7 @@ def export_format(run: RunDir, fmt: Format, out: Path) -> Path:
     if out.exists():
         raise RunDirError(f"{out} already holds another model; move it away or export {fmt.name} yourself "
                           f"with '{export_command(run, fmt, out)}'")
-    result = export(run.path, ExportOptions(quantize=fmt.quantize, start=fmt.source, out=out, target="cpu"))
+    result = export(run.path, _export_options(fmt, out))
     return result.path
 
 
@@ -210,7 +177,7 @@ class Evaluator:
         self.run, self.threads = run, threads
         self.data = load_parity_data(run.path, split="test")
         self.reference = load_predictor(run.require(run.float_model, f"edgecnn train DATA --out {run.path}"))
-        self._reference_accuracy = None
+        self.reference_accuracy: float | None = None  # the float model's, on the same images
 
     def evaluate(self, path: Path, delegate: str = "cpu") -> tuple[float | None, float]:
         if path == self.reference.path:
@@ -220,6 +187,7 @@ class Evaluator:
         else:
             candidate = load_predictor(path, threads=self.threads)
         report = run_parity(self.reference, candidate, self.data)
+        self.reference_accuracy = report.reference.get("accuracy")
         return report.candidate.get("accuracy"), report.top1_agreement
 
 
@@ -234,6 +202,7 @@ def benchmark_format(run: RunDir, fmt: Format, settings: BenchmarkSettings, eval
             row["status"] = "missing"
             return row
         row["file"] = path.name
+        row["source"] = file_lineage(path, fmt)
         row["size_bytes"], row["gzip_bytes"] = file_sizes(path)
         if evaluator is not None:
             row["accuracy"], row["top1_agreement"] = evaluator.evaluate(path, delegate)
@@ -246,6 +215,14 @@ def benchmark_format(run: RunDir, fmt: Format, settings: BenchmarkSettings, eval
         # the row keeps the exception's type and first line, and the CLI prints it, so nothing is hidden.
         row["status"], row["note"] = "failed", f"{type(exc).__name__}: {_first_line(exc)}"
     return row
+
+
+def file_lineage(path: Path, fmt: Format) -> str:
+    """The model a file was made from, as its metadata says (qat-int8 of a pruned run: pruned+qat)."""
+    if fmt.quantize is None:
+        return fmt.source
+    md = read_metadata(path)
+    return LINEAGE.get(md.quantization_source, fmt.source) if md is not None else fmt.source
 
 
 def _first_line(exc: BaseException) -> str:
@@ -284,6 +261,9 @@ def benchmark_run(run_path, formats: list[Format], settings: BenchmarkSettings,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "threads": settings.threads, "runs": settings.runs, "warmup": settings.warmup,
         "test_images": len(evaluator.data.paths) if evaluator else 0,
+        # What each row's accuracy drop is measured from (the deploy gates): the float model on the same images.
+        "reference": {"file": run.float_model.name,
+                      "accuracy": evaluator.reference_accuracy if evaluator else None},
         "environment": _environment(),
         "rows": rows,
     }

@@ -15,6 +15,8 @@ One export is a pipeline of small steps, each in its own function:
 Which model a run exports: ``int8`` uses qat.keras when the run has one (QAT ranges), else
 post-training quantization of pruned.keras or float.keras calibrated on the train split; the
 float modes use pruned.keras when present, else float.keras. ``start`` overrides the choice.
+The file's name in the run says which it was (``export_plan.export_file_name``):
+model_pruned_qat_int8.tflite, model_float_int8.tflite, model_pruned_fp16.tflite ...
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Callable
 from edgecnn import __version__
 from edgecnn.atomic import atomic_path, write_bytes
 from edgecnn.errors import DataError, ModelError, RecipeError, RunDirError, RuntimeUnavailable
-from edgecnn.export_plan import EXPORT_TARGETS, MODE_FILE_NAMES, ExportPlan
+from edgecnn.export_plan import EXPORT_TARGETS, MODE_FILE_NAMES, ExportPlan, export_file_name
 from edgecnn.recipe import Recipe
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.preprocess import InputSpec
@@ -133,11 +135,18 @@ def plan_export(options: ExportOptions, recipe: Recipe | None) -> ExportPlan:
 def default_out(source: Source, mode: str, target: str) -> Path:
     file_mode = MODE_FILE_NAMES[mode]
     if source.run is not None and source.keras_path.parent == source.run.path:
-        # The Edge TPU-ready model is model_int8.tflite; the compiler adds _edgetpu for its output,
-        # which is RunDir.export_path(mode, "edgetpu").
-        return source.run.export_path(file_mode, "gpu" if target == "gpu" else "cpu")
+        # In a run the name says which model the file came from (export_file_name): model_pruned_qat_int8.tflite.
+        # The Edge TPU-ready model has no target suffix; the compiler adds _edgetpu for its output.
+        return source.run.path / export_file_name(source.kind, mode, target)
     suffix = "_gpu" if target == "gpu" else ""
     return source.keras_path.with_name(f"{source.keras_path.stem}_{file_mode}{suffix}.tflite")
+
+
+def planned_path(path, options: ExportOptions) -> Path:
+    """Where ``export(path, options)`` writes, found without loading or converting any model."""
+    plan = plan_export(options, _recipe_near(Path(path)))
+    return Path(options.out) if options.out else default_out(resolve_source(path, options, plan.mode), plan.mode,
+                                                              plan.target)
 
 
 def check_out(out: Path) -> Path:

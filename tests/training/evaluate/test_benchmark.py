@@ -23,9 +23,9 @@ def run_copy(tiny_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def benchmarked(tiny_run, tmp_path_factory):
-    """One real benchmark of keras, fp32, int8 and int8-qat (which the tiny run lacks)."""
+    """One real benchmark of keras, float-fp32, float-int8 and qat-int8 (which the tiny run lacks)."""
     run = shutil.copytree(tiny_run.path, tmp_path_factory.mktemp("bench") / "run")
-    result = CliRunner().invoke(cli, ["benchmark", str(run), "--formats", "keras,fp32,int8,int8-qat", *FAST, "--json"])
+    result = CliRunner().invoke(cli, ["benchmark", str(run), "--formats", "keras,float-fp32,float-int8,qat-int8", *FAST, "--json"])
     assert result.exit_code == 0, result.output
     return run, json.loads(result.stdout), result.stderr
 
@@ -33,8 +33,8 @@ def benchmarked(tiny_run, tmp_path_factory):
 def test_rows_carry_accuracy_agreement_size_and_latency(benchmarked):
     _, report, _ = benchmarked
     rows = {row["format"]: row for row in report["rows"]}
-    assert list(rows) == ["keras", "fp32", "int8", "int8-qat"]
-    for name in ("keras", "fp32", "int8"):
+    assert list(rows) == ["keras", "float-fp32", "float-int8", "qat-int8"]
+    for name in ("keras", "float-fp32", "float-int8"):
         row = rows[name]
         assert row["status"] == "ok", row
         # The tiny run's recipe: the float model 0.981, 0.937, 0.967 on the test split with data.seed 0, 1, 2; through
@@ -43,12 +43,14 @@ def test_rows_carry_accuracy_agreement_size_and_latency(benchmarked):
         assert 0 < row["gzip_bytes"] < row["size_bytes"]
     assert rows["keras"]["top1_agreement"] == 1.0
     # float32 TFLite computes what Keras computes; int8 nearly so.
-    assert rows["fp32"]["top1_agreement"] >= 0.99
-    assert rows["fp32"]["accuracy"] == pytest.approx(rows["keras"]["accuracy"], abs=0.01)
+    assert rows["float-fp32"]["top1_agreement"] >= 0.99
+    assert rows["float-fp32"]["accuracy"] == pytest.approx(rows["keras"]["accuracy"], abs=0.01)
     # int8 (post-training) against Keras, data.seed 0, 1, 2, 3 through the pipeline: 0.993, 0.996, 0.981, 1.0 (at
     # most 5 of 270 flips); the bound allows 10.
-    assert rows["int8"]["top1_agreement"] >= 0.96
-    assert rows["int8"]["size_bytes"] < 0.5 * rows["fp32"]["size_bytes"]
+    assert rows["float-int8"]["top1_agreement"] >= 0.96
+    assert rows["float-int8"]["size_bytes"] < 0.5 * rows["float-fp32"]["size_bytes"]
+    # The drops are measured from the float model on the same images: its accuracy is the keras row's.
+    assert report["reference"] == {"file": "float.keras", "accuracy": rows["keras"]["accuracy"]}
     assert report["test_images"] > 0 and report["threads"] == 1
 
 
@@ -57,13 +59,15 @@ def test_missing_source_is_a_row_not_a_crash(benchmarked):
     qat = report["rows"][-1]
     assert qat["status"] == "missing"
     assert qat["note"] == f"needs qat.keras; run 'edgecnn qat {run}' first"
-    assert "[4/4] int8-qat: missing" in stderr  # progress per format on stderr
+    assert "[4/4] qat-int8: missing" in stderr  # progress per format on stderr
 
 
 def test_exports_land_in_the_run_with_their_provenance(benchmarked):
     run, _, _ = benchmarked
-    assert read_metadata(run / "model_int8.tflite").quantization_source == "ptq"
-    assert read_metadata(run / "model_fp32.tflite").quantization == "none"
+    # Each file's name says which model it came from and how: float model, PTQ int8 / float32.
+    assert read_metadata(run / "model_float_int8.tflite").quantization_source == "ptq"
+    assert read_metadata(run / "model_float_fp32.tflite").quantization == "none"
+    assert sorted(p.name for p in run.glob("*.tflite")) == ["model_float_fp32.tflite", "model_float_int8.tflite"]
 
 
 def test_artifacts_json_csv_png(benchmarked):
@@ -71,7 +75,7 @@ def test_artifacts_json_csv_png(benchmarked):
     assert json.loads((run / "benchmark.json").read_text())["rows"] == report["rows"]
     with open(run / "benchmark.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [r["format"] for r in rows] == ["keras", "fp32", "int8", "int8-qat"]
+    assert [r["format"] for r in rows] == ["keras", "float-fp32", "float-int8", "qat-int8"]
     assert set(bm.COLUMNS) <= set(rows[0]) and rows[3]["accuracy"] == ""
     assert (run / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(run.glob(".*tmp*"))  # atomic writes leave no temporary files
@@ -79,14 +83,14 @@ def test_artifacts_json_csv_png(benchmarked):
 
 def test_existing_exports_are_reused_and_the_table_is_printed(benchmarked):
     run, report, _ = benchmarked
-    before = (run / "model_fp32.tflite").stat().st_mtime_ns
-    result = CliRunner().invoke(cli, ["benchmark", str(run), "--formats", "fp32", *FAST])
+    before = (run / "model_float_fp32.tflite").stat().st_mtime_ns
+    result = CliRunner().invoke(cli, ["benchmark", str(run), "--formats", "float-fp32", *FAST])
     assert result.exit_code == 0, result.output
-    assert (run / "model_fp32.tflite").stat().st_mtime_ns == before
+    assert (run / "model_float_fp32.tflite").stat().st_mtime_ns == before
     header = result.stdout.splitlines()[1]
-    assert header.split() == ["format", "status", "accuracy", "%", "top-1", "agree", "%", "size", "KB", "gzip", "KB",
-                              "p50", "ms", "file"]
-    assert "model_fp32.tflite" in result.stdout
+    assert header.split() == ["format", "source", "status", "accuracy", "%", "top-1", "agree", "%", "size", "KB",
+                              "gzip", "KB", "p50", "ms", "file"]
+    assert "model_float_fp32.tflite" in result.stdout
 
 
 def test_a_failing_format_shows_why_and_the_others_still_run(run_copy, monkeypatch):
@@ -94,26 +98,31 @@ def test_a_failing_format_shows_why_and_the_others_still_run(run_copy, monkeypat
         raise ValueError("converter exploded\nlong C++ trace")
 
     monkeypatch.setattr(bm, "export_format", broken_export)
-    result = CliRunner().invoke(cli, ["benchmark", str(run_copy), "--formats", "keras,fp16", *FAST, "--json"])
+    result = CliRunner().invoke(cli, ["benchmark", str(run_copy), "--formats", "keras,float-fp16", *FAST, "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["format"]: row for row in json.loads(result.stdout)["rows"]}
     assert rows["keras"]["status"] == "ok"
-    assert rows["fp16"]["status"] == "failed" and rows["fp16"]["note"] == "ValueError: converter exploded"
+    assert rows["float-fp16"]["status"] == "failed" and rows["float-fp16"]["note"] == "ValueError: converter exploded"
 
 
 def test_no_export_says_what_is_missing(run_copy):
-    result = CliRunner().invoke(cli, ["benchmark", str(run_copy), "--formats", "fp16,pruned-int8", "--no-export",
+    result = CliRunner().invoke(cli, ["benchmark", str(run_copy), "--formats", "float-fp16,pruned-int8", "--no-export",
                                       *FAST])
     assert result.exit_code == 2
-    assert (f"Error: no format of {run_copy} could be benchmarked (fp16: not exported yet; run without --no-export, "
-            f"or 'edgecnn export {run_copy} --quantize fp16 --from float --out {run_copy / 'model_fp16.tflite'}'; "
+    assert (f"Error: no format of {run_copy} could be benchmarked (float-fp16: not exported yet; run without "
+            f"--no-export, or 'edgecnn export {run_copy} --quantize fp16 --from float --out "
+            f"{run_copy / 'model_float_fp16.tflite'}'; "
             f"pruned-int8: needs pruned.keras; run 'edgecnn prune {run_copy}' first)") in result.output
     assert not (run_copy / "benchmark.json").exists()
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--formats", "int9"], "Error: unknown format 'int9' (did you mean 'int8'?); choose from keras, fp32, fp16, "
-                            "dynamic, int8, int8-qat, pruned-int8"),
+    (["--formats", "int9"], "Error: unknown format 'int9' (did you mean 'qat-int8'?); choose from keras, float-fp32, "
+                            "float-fp16, float-dynamic, float-int8, pruned-fp32, pruned-fp16, pruned-dynamic, "
+                            "pruned-int8, qat-int8"),
+    # An earlier version's name: refused with today's, which says the source model.
+    (["--formats", "int8-qat"], "Error: format 'int8-qat' is now called 'qat-int8' (names say the source model)"),
+    (["--prefer", "cheapest"], "Invalid value for '--prefer'"),
     (["--threads", "0"], "Error: --threads must be a whole number >= 1, got 0"),
 ])
 def test_bad_options(tiny_run, args, message):
@@ -122,13 +131,25 @@ def test_bad_options(tiny_run, args, message):
 
 
 def test_not_a_run(tmp_path):
-    result = CliRunner().invoke(cli, ["benchmark", str(tmp_path), "--formats", "fp32"])
+    result = CliRunner().invoke(cli, ["benchmark", str(tmp_path), "--formats", "float-fp32"])
     assert result.exit_code == 2
     assert f"Error: {tmp_path} is not a run directory (no recipe.yaml); train one with" in result.output
 
 
 def test_parse_formats_keeps_order_and_drops_repeats():
-    assert [f.name for f in bm.parse_formats("int8, keras,int8")] == ["int8", "keras"]
+    assert [f.name for f in bm.parse_formats("float-int8, keras,float-int8")] == ["float-int8", "keras"]
     assert [f.name for f in bm.parse_formats(None)] == list(bm.FORMATS)
     with pytest.raises(RecipeError, match="--formats is empty"):
         bm.parse_formats(" , ")
+
+
+def test_an_older_runs_files_are_found_by_their_metadata_not_their_name(benchmarked, tmp_path):
+    """Runs made before files were named for their source model (model_int8-ptq.tflite) still benchmark."""
+    run = shutil.copytree(benchmarked[0], tmp_path / "old")
+    (run / "model_float_int8.tflite").rename(run / "model_int8-ptq.tflite")
+    result = CliRunner().invoke(cli, ["benchmark", str(run), "--formats", "float-int8", "--no-export", *FAST, "--json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)["rows"][0]
+    assert (row["status"], row["file"], row["note"], row["source"]) == ("ok", "model_int8-ptq.tflite", "existing file",
+                                                                       "float")
+    assert not (run / "model_float_int8.tflite").exists()  # not exported again

@@ -18,8 +18,9 @@ from edgecnn.training.models.mobilenet import MODELS  # importing it registers e
 
 pytestmark = pytest.mark.slow
 MODES = ("none", "fp16", "dynamic", "int8")
-FILE_NAMES = {"none": "model_fp32.tflite", "fp16": "model_fp16.tflite", "dynamic": "model_dynamic.tflite",
-              "int8": "model_int8.tflite"}
+# Named for the source model (these runs are unpruned, without QAT) and the mode.
+FILE_NAMES = {"none": "model_float_fp32.tflite", "fp16": "model_float_fp16.tflite",
+              "dynamic": "model_float_dynamic.tflite", "int8": "model_float_int8.tflite"}
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -106,7 +107,7 @@ def test_int8_without_qat_says_post_training_quantization(tmp_path_factory, tmp_
     result = CliRunner().invoke(cli, ["export", str(run), "--quantize", "int8"])
     assert result.exit_code == 0, result.output
     assert "post-training quantization of float.keras, calibrated on" in result.stderr
-    assert (run / "model_int8.tflite").is_file()
+    assert (run / "model_float_int8.tflite").is_file()
 
 
 def test_pruning_shows_in_the_gzip_size(tmp_path_factory, tiny_run):
@@ -147,7 +148,7 @@ def test_gpu_target_is_float16_and_checked(tmp_path_factory):
     result = CliRunner().invoke(cli, ["export", str(run), "--target", "gpu", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["quantize"] == "fp16" and report["path"].endswith("model_fp16_gpu.tflite")
+    assert report["quantize"] == "fp16" and report["path"].endswith("model_float_fp16_gpu.tflite")
     assert report["checks"]["gpu"]["compatible"] is True and report["checks"]["gpu"]["unsupported_ops"] == []
 
 

@@ -62,8 +62,8 @@ def test_fine_tuned_model_goes_through_prune_qat_and_int8_with_parity(base_run, 
                     ["export", str(run.path), "--quantize", "int8", "--target", "edgetpu"]):
         done = runner.invoke(cli, command)
         assert done.exit_code == 0, done.output
-    report = json.loads((run.path / "parity_int8.json").read_text())
-    assert report["num_samples"] > 0 and (run.path / "model_int8.tflite").is_file()
+    report = json.loads((run.path / "parity_pruned_qat_int8.json").read_text())
+    assert report["num_samples"] > 0 and (run.path / "model_pruned_qat_int8.tflite").is_file()
 
 
 def test_a_missing_weights_source_is_one_line_and_touches_nothing(tmp_path):

@@ -63,7 +63,7 @@ class Collect:
 def steady_handoffs(monkeypatch):
     """An idle machine (no other load, hand-offs of 0.2 ms), so a busy test machine cannot flip a
     choice that these tests check for stage costs; the load rule and the ping-pong are tested below."""
-    monkeypatch.setattr(modes, "measure_handoff_ms", lambda: 0.2)
+    monkeypatch.setattr(modes, "HANDOFFS", modes.HandoffCost(measure=lambda: 0.2))
     monkeypatch.setattr(modes, "other_load", lambda own_cores: 0.0)
 
 
@@ -153,11 +153,15 @@ def test_live_sources_keep_the_newest_frame_policy_in_both_modes(model, steady_h
 
 
 def test_decide_weighs_the_overlap_against_the_hand_offs():
-    light = modes.decide({"capture": 0.15, "preprocess": 0.05, "inference": 0.1, "output": 0.02}, {}, live=False,
-                         cores=2)
+    stages = {"capture": 0.15, "preprocess": 0.05, "inference": 0.1, "output": 0.02}
+    light = modes.decide(stages, {}, live=False, cores=2, handoff_ms=0.1)
     assert light.mode == "inline" and light.inline_ms == pytest.approx(0.32)
+    assert light.pipeline_ms == pytest.approx(0.15 + 2 * 0.1)
+    # The same stages with the hand-offs the idle 2-core VM measures (10-20 us): overlapping pays.
+    cheap = modes.decide(stages, {}, live=False, cores=2, handoff_ms=0.015)
+    assert cheap.mode == "pipeline" and cheap.pipeline_ms == pytest.approx(0.15 + 2 * 0.015)
     heavy = modes.decide({"capture": 5.0, "inference": 20.0, "output": 0.1}, {}, live=False, cores=4)
-    assert heavy.mode == "pipeline" and heavy.pipeline_ms == pytest.approx(20.0 + 2 * modes.HANDOFF_MS)
+    assert heavy.mode == "pipeline" and heavy.pipeline_ms == pytest.approx(20.0 + 2 * modes.HANDOFF_FLOOR_MS)
     # A machine so busy that a woken thread waits 10 ms for a core: overlapping no longer pays.
     assert modes.decide({"capture": 5.0, "inference": 20.0}, {}, live=False, cores=4, handoff_ms=10).mode == "inline"
     # Other processes keep all but one core busy: threads would only queue for it.

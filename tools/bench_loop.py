@@ -4,6 +4,7 @@
     python tools/bench_loop.py latency  [--runs 5]   # capture-to-result vs preprocess + inference, fast camera
     python tools/bench_loop.py soak [--frames 20000] # RSS growth and open fds over a looping video
     python tools/bench_loop.py compare [--rounds 7] [--workloads 1,2,3,4]   # issue 16: vs the naive loop
+    python tools/bench_loop.py where [--rounds 5]     # workload 1's thread CPU per frame, by component
 
 ``compare`` runs, in one process with rounds interleaved (the order rotates every round), edgecnn's
 loop (auto mode, and forced inline and pipeline), the naive ten-line loop a user would write
@@ -348,9 +349,65 @@ def _report(number, name, rows, classifier, args) -> None:
     print(f"auto mode's reason (last round): {rows[-1]['edgecnn auto']['reason']}")
 
 
+def bench_where(args) -> None:
+    """Thread CPU per frame of each component of workload 1, and of both whole loops: CPU time, so that it
+    holds on a shared machine; the interpreter on 1 thread, so that invoke's work is in this thread's time."""
+    import cv2
+
+    from edgecnn.runtime.classifier import TFLiteClassifier
+    from edgecnn.runtime.live.frame_input import FrameInput
+    from edgecnn.runtime.postprocess import predict
+
+    model, clip = ensure_model(args.dir, size=32), ensure_clip(args.dir, size=(240, 240), frames=300)
+    classifier = TFLiteClassifier(model, threads=1)
+    capture, frames = cv2.VideoCapture(str(clip)), []
+    while len(frames) < 60 and (got := capture.read())[0]:
+        frames.append(got[1])
+    capture.release()
+    frame_input = FrameInput(classifier)
+    frame_input.write(frames[0])
+    scores = frame_input.infer().copy()
+
+    def each(step, n=300):
+        started = time.thread_time()
+        for i in range(n):
+            step(frames[i % len(frames)])
+        return (time.thread_time() - started) / n
+
+    def decode():
+        capture, n, started = cv2.VideoCapture(str(clip)), 0, time.thread_time()
+        while capture.read()[0]:
+            n += 1
+        spent = time.thread_time() - started
+        capture.release()
+        return spent / n
+
+    def whole(run):
+        started = time.thread_time()
+        frames = run()["frames"]
+        return (time.thread_time() - started) / frames
+
+    parts = {
+        "decode (read)": decode,
+        "resize alone": lambda: each(lambda f: cv2.resize(f, (32, 32), interpolation=cv2.INTER_AREA)),
+        "FrameInput.write": lambda: each(frame_input.write),
+        "inference (invoke + scores)": lambda: each(lambda f: frame_input.infer()),
+        "predict (top-1)": lambda: each(lambda f: predict(scores, classifier.labels, k=1)),
+        "naive loop, whole frame": lambda: whole(lambda: naive_loop(classifier.interpreter, clip, False)),
+        "edgecnn inline, whole frame": lambda: whole(lambda: edgecnn_loop(classifier, clip, False, "inline")),
+    }
+    found = {name: [] for name in parts}
+    for _ in range(args.rounds):
+        for name, measure in parts.items():
+            found[name].append(measure() * 1e6)
+    print(f"thread CPU us/frame, min of {args.rounds} rounds, load {os.getloadavg()[0]:.2f}")
+    for name, values in found.items():
+        print(f"  {name:30s} {min(values):8.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["overhead", "latency", "soak", "compare"])
+    parser.add_argument("which", choices=["overhead", "latency", "soak", "compare", "where"])
     parser.add_argument("--rounds", type=int, default=7, help="compare: measured rounds (after one warm-up)")
     parser.add_argument("--workloads", default="1,2,4", help="compare: which workloads (1-4, see WORKLOADS)")
     parser.add_argument("--runs", type=int, default=5)
@@ -361,7 +418,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args()
     {"overhead": bench_overhead, "latency": bench_latency, "soak": bench_soak,
-     "compare": bench_compare}[args.which](args)
+     "compare": bench_compare, "where": bench_where}[args.which](args)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ the cores got busy, so a wrong or outdated choice costs a few dozen frames, not 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import statistics
@@ -41,11 +42,36 @@ RECHECK_FRAMES = 600  # each mode re-decides this often (the scene, the load, th
 _WORK = ("preprocess", "inference", "postprocess")
 
 
+class OwnCpu:
+    """This process's average cores over about the last minute, to take its own share out of the
+    1-minute load average: a bench or a long run that pipelined at 1.5 cores for a minute is not
+    "other load" when it next decides (the window's own cores alone missed that, and a lagging
+    load average then read as a busy machine)."""
+
+    SPAN_S = 60.0
+
+    def __init__(self, clock=None):
+        self._clock = clock or (lambda: (time.monotonic(), time.process_time()))
+        self._samples: collections.deque = collections.deque([self._clock()], maxlen=256)
+
+    def recent_cores(self) -> float:
+        now_wall, now_cpu = now = self._clock()
+        older = [s for s in self._samples if now_wall - s[0] >= self.SPAN_S]
+        wall, cpu = older[-1] if older else self._samples[0]
+        self._samples.append(now)
+        return (now_cpu - cpu) / (now_wall - wall) if now_wall - wall >= 1.0 else 0.0
+
+
+OWN_CPU = OwnCpu()  # from when the loop's modules were imported
+
+
 def other_load(own_cores: float = 1.0) -> float:
     """Cores other processes keep busy: the 1-minute load average minus the cores this process
-    used (its CPU time over wall time in the probe window, interpreter threads included)."""
+    used (the larger of its CPU time over wall time in the probe window, interpreter threads
+    included, and its average over the last minute, ``OwnCpu``)."""
+    own = max(own_cores, OWN_CPU.recent_cores())
     try:
-        return max(0.0, os.getloadavg()[0] - own_cores)
+        return max(0.0, os.getloadavg()[0] - own)
     except (OSError, AttributeError):  # not available on this platform
         return 0.0
 

@@ -8,12 +8,14 @@ Two ways to run the stages, chosen from their measured times (``modes``):
 - pipelined: a capture thread and one worker (preprocess + inference + postprocess) behind
   it, outputs in the calling thread: as fast as the slowest stage, plus the hand-offs. Recorded
   sources go through a short FIFO (every frame, in order), live ones through the newest-frame slot.
-With stages of a fraction of a millisecond the hand-offs cost more than the overlap saves (a
-single thread beat the pipeline 2,977 to 2,042 FPS on a 32x32 model, issue 16); with a 20 ms
-invoke and a 5 ms decode the overlap wins. ``mode="auto"`` (the default) runs inline over
-the first frames, measures the stages, and pipelines when that is clearly faster; an inline run
-measures again every ``modes.RECHECK_FRAMES`` frames. Outputs always run in the calling (main)
-thread, because OpenCV windows must live there.
+With stages of a fraction of a millisecond the hand-offs can cost more than the overlap saves;
+with a 20 ms invoke and a 5 ms decode the overlap wins. ``mode="auto"`` (the default) runs inline
+over the first frames, estimates both modes from the measured stages and hand-off cost, tries
+the pipeline when that looks faster and keeps it only if it measured faster; both modes measure
+again every ``modes.RECHECK_FRAMES`` frames and may switch either way (``modes.ModeChooser``). A
+run is a sequence of segments, each inline or pipelined; a pipelined segment ends by retiring its
+threads and draining their queues, so no frame is lost or reordered. Outputs always run in the
+calling (main) thread, because OpenCV windows must live there.
 
 Every stage is timed per frame. Outputs get one call per frame and a summary at the end (with
 the mode and why), also when the run is stopped by q/Esc, Ctrl-C, SIGTERM, ``max_frames`` or

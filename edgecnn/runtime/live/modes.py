@@ -120,8 +120,8 @@ class HandoffCost:
     First estimate: the ping-pong (``measure_handoff_ms``), run once per process, the first
     time a loop decides. Every pipelined trial then measures what pipelining really cost beyond
     the stages (``learn``); later decisions, in this run and in later runs of the same process,
-    use that figure instead (the GIL changing hands between three threads costs more than the
-    bare wake-up the ping-pong sees).
+    use that figure (the GIL changing hands between three threads can cost more than the bare
+    wake-up the ping-pong sees), decaying back towards the ping-pong until the next trial.
     """
 
     def __init__(self, measure=None):
@@ -130,12 +130,17 @@ class HandoffCost:
         self.learned: float | None = None
 
     def estimate(self) -> tuple[float, str]:
-        """(ms per hand-off, where the figure comes from)."""
-        if self.learned is not None:
-            return self.learned, "measured in a pipelined trial"
+        """(ms per hand-off, where the figure comes from).
+
+        A learned figure counts fully once, then half as much at each later use (it moves halfway
+        back to the ping-pong): a trial that ran during a burst of other load must not keep every
+        later decision of the process inline, and a trial costs a few dozen frames at worst."""
         if self.pingpong is None:
             self.pingpong = max(HANDOFF_FLOOR_MS, (self._measure or measure_handoff_ms)())
-        return self.pingpong, "ping-pong"
+        if self.learned is None:
+            return self.pingpong, "ping-pong"
+        used, self.learned = self.learned, (self.learned + self.pingpong) / 2
+        return used, "measured in a pipelined trial"
 
     def learn(self, ms: float) -> None:
         self.learned = max(HANDOFF_FLOOR_MS, ms)

@@ -195,6 +195,10 @@ def test_the_hand_off_cost_is_measured_once_per_process_then_learned(model, monk
     assert len(calls) == 1
     cost.learn(0.4)
     assert cost.estimate() == (0.4, "measured in a pipelined trial") and len(calls) == 1
+    # Then halfway back to the ping-pong at each use until a trial measures again: one unlucky trial
+    # does not keep the process inline for good.
+    assert cost.estimate()[0] == pytest.approx((0.4 + 0.012) / 2)
+    assert cost.estimate()[0] == pytest.approx(((0.4 + 0.012) / 2 + 0.012) / 2)
     cost.learn(-1.0)  # a pipeline faster than its estimate: the floor, never a negative cost
     assert cost.estimate()[0] == modes.HANDOFF_FLOOR_MS
 

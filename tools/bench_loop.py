@@ -4,6 +4,7 @@
     python tools/bench_loop.py latency  [--runs 5]   # capture-to-result vs preprocess + inference, fast camera
     python tools/bench_loop.py soak [--frames 20000] # RSS growth and open fds over a looping video
     python tools/bench_loop.py compare [--rounds 7] [--workloads 1,2,3,4]   # issue 16: vs the naive loop
+    python tools/bench_loop.py where [--rounds 5]     # workload 1's thread CPU per frame, by component
 
 ``compare`` runs, in one process with rounds interleaved (the order rotates every round), edgecnn's
 loop (auto mode, and forced inline and pipeline), the naive ten-line loop a user would write
@@ -274,7 +275,8 @@ def edgecnn_loop(classifier, clip, live, mode) -> dict:
     cpu = _cpu_s() - cpu
     return {"fps": summary["fps"], "p50": summary["latency_ms"]["p50"], "p90": summary["latency_ms"]["p90"],
             "cpu_ms": cpu * 1e3 / summary["frames"], "frames": summary["frames"], "mode": summary["mode"],
-            "reason": summary["mode_reason"]}
+            "reason": summary["mode_reason"], "switches": summary.get("mode_switches", 0),
+            "handoff_ms": summary.get("handoff_ms")}
 
 
 def stages_alone(classifier, clip, live) -> dict:
@@ -282,20 +284,23 @@ def stages_alone(classifier, clip, live) -> dict:
     from edgecnn.runtime.live.frame_input import FrameInput
 
     read, release = _frames(clip, live)
-    kept, started = [], time.perf_counter()
-    while (frame := read()) is not None and len(kept) < 300:
-        kept.append(frame)
+    # Keep only a few decoded frames: keeping all 300 (830 MB of 1280x720 frames) timed page faults, not the decoder.
+    kept, decoded, started = [], 0, time.perf_counter()
+    while decoded < 300 and (frame := read()) is not None:
+        decoded += 1
+        if len(kept) < 30:
+            kept.append(frame)
     release()
-    fps = {"capture": (len(kept) - 1) / (time.perf_counter() - started)}
+    fps = {"capture": (decoded - 1) / (time.perf_counter() - started)}
     frame_input = FrameInput(classifier)
     started = time.perf_counter()
-    for frame in kept:
-        frame_input.write(frame)
-    fps["preprocess"] = len(kept) / (time.perf_counter() - started)
+    for i in range(decoded):
+        frame_input.write(kept[i % len(kept)])
+    fps["preprocess"] = decoded / (time.perf_counter() - started)
     started = time.perf_counter()
-    for _ in range(len(kept)):
+    for _ in range(decoded):
         classifier.interpreter.invoke()
-    fps["inference"] = len(kept) / (time.perf_counter() - started)
+    fps["inference"] = decoded / (time.perf_counter() - started)
     return fps
 
 
@@ -344,9 +349,65 @@ def _report(number, name, rows, classifier, args) -> None:
     print(f"auto mode's reason (last round): {rows[-1]['edgecnn auto']['reason']}")
 
 
+def bench_where(args) -> None:
+    """Thread CPU per frame of each component of workload 1, and of both whole loops: CPU time, so that it
+    holds on a shared machine; the interpreter on 1 thread, so that invoke's work is in this thread's time."""
+    import cv2
+
+    from edgecnn.runtime.classifier import TFLiteClassifier
+    from edgecnn.runtime.live.frame_input import FrameInput
+    from edgecnn.runtime.postprocess import predict
+
+    model, clip = ensure_model(args.dir, size=32), ensure_clip(args.dir, size=(240, 240), frames=300)
+    classifier = TFLiteClassifier(model, threads=1)
+    capture, frames = cv2.VideoCapture(str(clip)), []
+    while len(frames) < 60 and (got := capture.read())[0]:
+        frames.append(got[1])
+    capture.release()
+    frame_input = FrameInput(classifier)
+    frame_input.write(frames[0])
+    scores = frame_input.infer().copy()
+
+    def each(step, n=300):
+        started = time.thread_time()
+        for i in range(n):
+            step(frames[i % len(frames)])
+        return (time.thread_time() - started) / n
+
+    def decode():
+        capture, n, started = cv2.VideoCapture(str(clip)), 0, time.thread_time()
+        while capture.read()[0]:
+            n += 1
+        spent = time.thread_time() - started
+        capture.release()
+        return spent / n
+
+    def whole(run):
+        started = time.thread_time()
+        frames = run()["frames"]
+        return (time.thread_time() - started) / frames
+
+    parts = {
+        "decode (read)": decode,
+        "resize alone": lambda: each(lambda f: cv2.resize(f, (32, 32), interpolation=cv2.INTER_AREA)),
+        "FrameInput.write": lambda: each(frame_input.write),
+        "inference (invoke + scores)": lambda: each(lambda f: frame_input.infer()),
+        "predict (top-1)": lambda: each(lambda f: predict(scores, classifier.labels, k=1)),
+        "naive loop, whole frame": lambda: whole(lambda: naive_loop(classifier.interpreter, clip, False)),
+        "edgecnn inline, whole frame": lambda: whole(lambda: edgecnn_loop(classifier, clip, False, "inline")),
+    }
+    found = {name: [] for name in parts}
+    for _ in range(args.rounds):
+        for name, measure in parts.items():
+            found[name].append(measure() * 1e6)
+    print(f"thread CPU us/frame, min of {args.rounds} rounds, load {os.getloadavg()[0]:.2f}")
+    for name, values in found.items():
+        print(f"  {name:30s} {min(values):8.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=["overhead", "latency", "soak", "compare"])
+    parser.add_argument("which", choices=["overhead", "latency", "soak", "compare", "where"])
     parser.add_argument("--rounds", type=int, default=7, help="compare: measured rounds (after one warm-up)")
     parser.add_argument("--workloads", default="1,2,4", help="compare: which workloads (1-4, see WORKLOADS)")
     parser.add_argument("--runs", type=int, default=5)
@@ -357,7 +418,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args()
     {"overhead": bench_overhead, "latency": bench_latency, "soak": bench_soak,
-     "compare": bench_compare}[args.which](args)
+     "compare": bench_compare, "where": bench_where}[args.which](args)
 
 
 if __name__ == "__main__":

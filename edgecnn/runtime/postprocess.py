@@ -49,6 +49,12 @@ def check_postprocess_options(k: int, threshold: float, smoothing: float) -> Non
 
 
 def predict(scores: np.ndarray, labels: list[str], *, k: int = 1, threshold: float = 0.0) -> Prediction:
+    if k == 1:  # the camera loop's default, once per frame: the answer without building an index array
+        best = int(np.asarray(scores).argmax())  # the first (lowest) index among ties, like top_k
+        score = float(scores[best])
+        ranked = [(labels[best], score)]
+        return Prediction(index=None, label=None, score=score, top_k=ranked) if score < threshold else \
+            Prediction(index=best, label=labels[best], score=score, top_k=ranked)
     order = top_k(scores, k)
     best = int(order[0])
     score = float(scores[best])

@@ -30,3 +30,20 @@ def test_top_k_k1_on_all_tied_scores_is_index_0():
 def test_top_k_uint8_scores_do_not_wrap():
     # -scores on uint8 wraps (0 becomes the largest); the order must follow the values.
     assert top_k(np.array([0, 255, 3], dtype=np.uint8), 3).tolist() == [1, 2, 0]
+
+
+def test_predict_k1_fast_path_gives_the_ranked_answer():
+    # predict(k=1) skips top_k (it runs once per camera frame); it must answer as the ranking does,
+    # ties and threshold included.
+    from edgecnn.runtime.postprocess import predict
+
+    labels = [f"c{i}" for i in range(12)]
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        scores = (rng.integers(0, 4, 12) / 4).astype(np.float32)  # many ties at the top
+        threshold = float(rng.choice([0.0, 0.5, 0.8]))
+        best = _reference(scores, 1)[0]
+        got = predict(scores, labels, k=1, threshold=threshold)
+        assert got.top_k == [(labels[best], float(scores[best]))] and got.score == float(scores[best])
+        above = float(scores[best]) >= threshold
+        assert (got.index, got.label) == ((best, labels[best]) if above else (None, None))

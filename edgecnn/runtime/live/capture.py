@@ -160,9 +160,12 @@ class CaptureThread(threading.Thread):
     """Runs a ``Capturer`` into a channel until the source ends or the run stops."""
 
     def __init__(self, source: FrameSource, channel, stop: threading.Event, *, loop: bool = False,
-                 realtime: bool = False, backoff: Backoff | None = None, warn=None, capturer: Capturer | None = None):
+                 realtime: bool = False, backoff: Backoff | None = None, warn=None, capturer: Capturer | None = None,
+                 retire: threading.Event | None = None):
         super().__init__(name="edgecnn-capture", daemon=True)
         self.source, self.channel, self.stop_event = source, channel, stop
+        # Set when the loop goes back to inline: stop reading, keep the source open for the loop's own thread.
+        self.retire = retire or threading.Event()
         self.capturer = capturer or Capturer(source, stop, loop=loop, realtime=realtime, backoff=backoff, warn=warn)
         self.error: EdgecnnError | None = None  # re-raised by the loop in the main thread
 
@@ -172,13 +175,14 @@ class CaptureThread(threading.Thread):
 
     def run(self) -> None:
         try:
-            while (frame := self.capturer.next_frame()) is not None:
+            while not self.retire.is_set() and (frame := self.capturer.next_frame()) is not None:
                 if not self.channel.put(frame):
                     return  # stopped while waiting for room
         except EdgecnnError as exc:
             self.error = exc
         finally:
-            self.source.release()
+            if not self.retire.is_set() or self.error is not None:
+                self.source.release()
             self.channel.close()
 
 

@@ -37,10 +37,11 @@ class LatestSlot:
             self._cond.notify()
         return True
 
-    def get(self):
+    def get(self, cancel: threading.Event | None = None):
+        """The newest item; END once closed, stopped, or ``cancel`` is set (a worker leaving)."""
         with self._cond:
             while not self._has_item:
-                if self._closed or self._stop.is_set():
+                if self._closed or self._stop.is_set() or (cancel is not None and cancel.is_set()):
                     return END
                 self._cond.wait(_POLL_S)
             item, self._item, self._has_item = self._item, None, False
@@ -72,7 +73,8 @@ class Fifo:
             self._cond.notify_all()
         return True
 
-    def get(self):
+    def get(self, cancel: threading.Event | None = None):
+        """The oldest item; END once closed and empty (``cancel`` is ignored: every item is delivered)."""
         with self._cond:
             while not self._items:
                 if self._closed or self._stop.is_set():

@@ -8,12 +8,14 @@ Two ways to run the stages, chosen from their measured times (``modes``):
 - pipelined: a capture thread and one worker (preprocess + inference + postprocess) behind
   it, outputs in the calling thread: as fast as the slowest stage, plus the hand-offs. Recorded
   sources go through a short FIFO (every frame, in order), live ones through the newest-frame slot.
-With stages of a fraction of a millisecond the hand-offs cost more than the overlap saves (a
-single thread beat the pipeline 2,977 to 2,042 FPS on a 32x32 model, issue 16); with a 20 ms
-invoke and a 5 ms decode the overlap wins. ``mode="auto"`` (the default) runs inline over
-the first frames, measures the stages, and pipelines when that is clearly faster; an inline run
-measures again every ``modes.RECHECK_FRAMES`` frames. Outputs always run in the calling (main)
-thread, because OpenCV windows must live there.
+With stages of a fraction of a millisecond the hand-offs can cost more than the overlap saves;
+with a 20 ms invoke and a 5 ms decode the overlap wins. ``mode="auto"`` (the default) runs inline
+over the first frames, estimates both modes from the measured stages and hand-off cost, tries
+the pipeline when that looks faster and keeps it only if it measured faster; both modes measure
+again every ``modes.RECHECK_FRAMES`` frames and may switch either way (``modes.ModeChooser``). A
+run is a sequence of segments, each inline or pipelined; a pipelined segment ends by retiring its
+threads and draining their queues, so no frame is lost or reordered. Outputs always run in the
+calling (main) thread, because OpenCV windows must live there.
 
 Every stage is timed per frame. Outputs get one call per frame and a summary at the end (with
 the mode and why), also when the run is stopped by q/Esc, Ctrl-C, SIGTERM, ``max_frames`` or
@@ -95,22 +97,24 @@ class FrameResult:
 
 
 class StageWorker(threading.Thread):
-    """Runs ``steps`` (stage name, function of Work) on every item from ``inbox`` into ``outbox``."""
+    """Runs ``steps`` (stage name, function of Work) on every item from ``inbox`` into ``outbox``.
 
-    def __init__(self, name: str, steps, inbox, outbox, stop: StopFlag):
+    ``retire`` (live sources): once set, the worker finishes the frame in hand and leaves, so the
+    loop can go back to inline on the same newest-frame slot. Recorded sources retire their
+    capture thread instead and the worker drains the queue, so no frame is lost or reordered."""
+
+    def __init__(self, name: str, steps, inbox, outbox, stop: StopFlag, retire: threading.Event | None = None):
         super().__init__(name=f"edgecnn-{name}", daemon=True)
         self.steps, self.inbox, self.outbox, self.stop = steps, inbox, outbox, stop
+        self.retire = retire
         self.error: EdgecnnError | None = None
 
     def run(self) -> None:
         try:
-            while True:
-                item = self.inbox.get()
-                if item is END:
-                    return
+            while (item := self.inbox.get(self.retire)) is not END:
                 work = item if isinstance(item, Work) else Work(frame=item)
                 _run_steps(work, self.steps)
-                if not self.outbox.put(work):
+                if not self.outbox.put(work) or (self.retire is not None and self.retire.is_set()):
                     return
         except EdgecnnError as exc:
             self.error = exc
@@ -181,15 +185,10 @@ def run_loop(classifier, source, outputs, options: LoopOptions, stop: StopFlag |
     stop = stop or StopFlag()
     source.open()
     live = source.live or options.realtime
-    capture_out = LatestSlot(stop.event) if live else Fifo(stop.event)
-    results = Fifo(stop.event, maxsize=2)
     capturer = Capturer(source, stop.event, loop=options.loop, realtime=options.realtime, backoff=options.backoff,
                         warn=warn)
-    capture = CaptureThread(source, capture_out, stop.event, capturer=capturer)
-    steps = _steps(classifier, options)
-    worker = StageWorker("infer", steps, capture_out, results, stop)
-    chooser = ModeChooser(options.mode, live=live)
-    stats, threads = RunningStats(), []
+    run = _Run(_steps(classifier, options), outputs, options, stop, RunningStats(), ModeChooser(options.mode, live=live),
+               capturer, LatestSlot(stop.event) if live else None)
     timer = threading.Timer(options.duration, stop.request, args=("duration",)) if options.duration else None
     started = time.perf_counter()
     summary: dict = {}
@@ -198,17 +197,10 @@ def run_loop(classifier, source, outputs, options: LoopOptions, stop: StopFlag |
             timer.daemon = True
             timer.start()
         if live:  # the newest-frame policy needs a thread draining the camera, in both modes
-            threads.append(capture)
-            capture.start()
-        if chooser.mode == "inline":
-            _run_inline(capture_out.get if live else capturer.next_frame, steps, outputs, options, stop, stats,
-                        chooser, live=live)
-        if chooser.mode == "pipeline" and not stop.is_set() and not capturer.stats.ended:
-            # Switching mid-run is seamless: the capture thread goes on from the capturer's position.
-            for thread in ([worker] if live else [capture, worker]):
-                threads.append(thread)
-                thread.start()
-            _consume(results, outputs, options, stop, stats)
+            run.start(CaptureThread(source, run.slot, stop.event, capturer=capturer))
+        finished = False
+        while not finished:  # segments: inline until the chooser says pipeline, pipelined until it says inline
+            finished = _run_inline(run) if run.chooser.mode == "inline" else _run_pipelined(run)
     except EdgecnnError:
         stop.request("error")
         raise
@@ -216,40 +208,89 @@ def run_loop(classifier, source, outputs, options: LoopOptions, stop: StopFlag |
         stop.request("end")  # no-op if a reason was already recorded
         if timer:
             timer.cancel()
-        for thread in threads:  # a stream's read may block until its timeout: wait that long too
+        for thread in run.threads:  # a stream's read may block until its timeout: wait that long too
             thread.join(max(_JOIN_TIMEOUT_S, getattr(source, "timeout_s", 0.0) + 1.0))
         source.release()  # idempotent; the capture thread released it unless it hung in read()
-        summary = _summary(classifier, source, stats, capturer, capture_out, stop, started)
-        summary.update(chooser.summary(), zero_copy_input=steps.frame_input.zero_copy)
+        summary = _summary(classifier, source, run.stats, capturer, run.slot.dropped if live else 0, stop, started)
+        summary.update(run.chooser.summary(), zero_copy_input=run.steps.frame_input.zero_copy)
         summary.update(capturer.report(time.perf_counter()))  # outages, reconnects, bad frames (issue 14)
         _close_outputs(outputs, summary)
-    for thread in threads:
+    for thread in run.threads:
         if thread.error is not None:
             raise thread.error
     return summary
 
 
-def _run_inline(next_frame, steps, outputs, options: LoopOptions, stop: StopFlag, stats: RunningStats,
-                chooser: ModeChooser, *, live: bool) -> None:
-    """Every stage in this thread, frame after frame, until the run ends or the chooser says pipeline."""
-    while chooser.mode == "inline" and not stop.is_set():
+@dataclasses.dataclass
+class _Run:
+    """What every segment of a run shares."""
+
+    steps: "_Steps"
+    outputs: list
+    options: LoopOptions
+    stop: StopFlag
+    stats: RunningStats
+    chooser: ModeChooser
+    capturer: Capturer
+    slot: LatestSlot | None  # live sources: the newest-frame slot their capture thread fills
+    threads: list = dataclasses.field(default_factory=list)  # every thread started, joined at the end
+
+    def start(self, thread: threading.Thread) -> None:
+        self.threads.append(thread)
+        thread.start()
+
+    def over(self) -> bool:
+        return self.stop.is_set() or self.capturer.stats.ended or any(t.error is not None for t in self.threads)
+
+
+def _run_inline(run: _Run) -> bool:
+    """Every stage in this thread, frame after frame; True when the run is over, False when the
+    chooser says pipeline."""
+    next_frame = run.slot.get if run.slot is not None else run.capturer.next_frame
+    steps, chooser, live = run.steps, run.chooser, run.slot is not None
+    while not run.stop.is_set():
         # CPU times (a system call each) only in probe windows: outside them the loop is the naive one.
         cpu_ms = {} if chooser.probing() else None
         cpu = time.thread_time() if cpu_ms is not None else 0.0
         frame = next_frame()
         if frame is None or frame is END:
-            return
+            return True
         if cpu_ms is not None and not live:  # a live source's capture runs in its own thread
             cpu_ms["capture"] = (time.thread_time() - cpu) * 1e3
         work = Work(frame=frame)
         _run_steps(work, steps, cpu_ms)
         cpu = time.thread_time() if cpu_ms is not None else 0.0
-        keep_going = _deliver(work, outputs, options, stop, stats)
+        keep_going = _deliver(work, run.outputs, run.options, run.stop, run.stats)
         if cpu_ms is not None:
             cpu_ms["output"] = (time.thread_time() - cpu) * 1e3
-        chooser.observe(work.stages_ms, cpu_ms)
         if not keep_going:
-            return
+            return True
+        if chooser.observe(work.stages_ms, cpu_ms, work.ready_at) != "inline":
+            return run.over()
+    return True
+
+
+def _run_pipelined(run: _Run) -> bool:
+    """A capture thread (recorded sources; live ones have theirs already) and a worker, outputs
+    here; True when the run is over, False when the chooser says inline (the threads have then
+    left and every frame they took has been delivered, in order)."""
+    retire = threading.Event()
+    results = Fifo(run.stop.event, maxsize=2)
+    if run.slot is not None:
+        inbox = run.slot
+    else:  # the capture thread goes on from the capturer's position: switching is seamless
+        inbox = Fifo(run.stop.event)
+        run.start(CaptureThread(run.capturer.source, inbox, run.stop.event, capturer=run.capturer, retire=retire))
+    worker = StageWorker("infer", run.steps, inbox, results, run.stop, retire if run.slot is not None else None)
+    run.start(worker)
+    while (work := results.get()) is not END:
+        if not _deliver(work, run.outputs, run.options, run.stop, run.stats):
+            return True
+        if not retire.is_set() and run.chooser.observe(work.stages_ms, None, work.ready_at) != "pipeline":
+            retire.set()  # drain: the frames already taken still come out here, in order
+    for thread in run.threads[-2:] if run.slot is None else [worker]:
+        thread.join(_JOIN_TIMEOUT_S)
+    return run.over() or not retire.is_set()
 
 
 class _Steps(list):
@@ -294,13 +335,6 @@ class _Postprocess:
         work.ready_at = time.perf_counter()
 
 
-def _consume(results, outputs, options: LoopOptions, stop: StopFlag, stats: RunningStats) -> None:
-    while True:
-        work = results.get()
-        if work is END or not _deliver(work, outputs, options, stop, stats):
-            return
-
-
 def _deliver(work: Work, outputs, options: LoopOptions, stop: StopFlag, stats: RunningStats) -> bool:
     """Hand one finished frame to every output; False when the run should stop."""
     started = time.perf_counter()
@@ -320,7 +354,7 @@ def _deliver(work: Work, outputs, options: LoopOptions, stop: StopFlag, stats: R
     return True
 
 
-def _summary(classifier, source, stats: RunningStats, capture: Capturer, capture_out, stop: StopFlag,
+def _summary(classifier, source, stats: RunningStats, capture: Capturer, dropped: int, stop: StopFlag,
              started: float) -> dict:
     elapsed = time.perf_counter() - started
     # FPS over the processing span (first to last result), falling back to the wall time.
@@ -336,7 +370,7 @@ def _summary(classifier, source, stats: RunningStats, capture: Capturer, capture
         "latency_ms": stats.latency_summary(),
         "gaps": capture.stats.gaps,
         "gap_s": round(capture.stats.gap_s, 3),
-        "dropped": capture_out.dropped,
+        "dropped": dropped,
         "loops": capture.stats.loops,
         "skipped": getattr(source, "skipped", 0),
         "stopped_by": reason,

@@ -59,3 +59,17 @@ def test_written_input_and_scores_equal_the_set_tensor_path(models, name, view):
         np.testing.assert_array_equal(written, tensor)
         np.testing.assert_array_equal(frame_input.infer(), expected_scores)
     assert spy.set_calls == (0 if view else 3)  # the view path never copies through set_tensor
+
+
+def test_scores_come_back_in_one_array_for_the_whole_run(models):
+    reference = TFLiteClassifier(models["int8-RGB"], threads=1)
+    frame_input = FrameInput(TFLiteClassifier(models["int8-RGB"], threads=1))
+    rng = np.random.default_rng(1)
+    first = None
+    for _ in range(3):
+        frame = rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)
+        frame_input.write(frame)
+        scores = frame_input.infer()
+        first = scores if first is None else first
+        assert scores is first  # no new array per frame: the same buffer, refilled
+        np.testing.assert_array_equal(scores, reference.infer(reference.preprocess_frame(frame)))

@@ -17,8 +17,6 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.tools import flatbuffer_utils
-
 from edgecnn.errors import DataError, ModelError
 from edgecnn.runtime.explain.head import find_cam_head
 from edgecnn.runtime.explain.heatmaps import normalize_map, resize_map
@@ -27,6 +25,7 @@ from edgecnn.runtime.interpreter import default_threads, import_runtime
 from edgecnn.runtime.preprocess import (InputConverter, InputSpec, dequantize_output, model_pixels_from_bgr,
                                         model_pixels_from_rgb)
 from edgecnn.tflite.flatbuffer import read_tflite_bytes
+from edgecnn.tflite.graph_outputs import with_extra_outputs
 from edgecnn.tflite.inspect import inspect_bytes
 from edgecnn.tflite.metadata import metadata_from_bytes
 
@@ -56,7 +55,7 @@ class TFLiteExplainer:
         self.method = _choose(method, self.head, self.no_head_reason, self.model_path)
         self.threads = threads or default_threads()
         if self.method == "cam":
-            data = _with_extra_output(data, self.head.features)
+            data = with_extra_outputs(data, [self.head.features])
         self.interpreter = _interpreter(data, self.threads, self.model_path)
         self.input_detail = self.interpreter.get_input_details()[0]
         self.spec = InputSpec.from_metadata(md) if md else InputSpec.from_input_shape(self.input_detail["shape"])
@@ -68,7 +67,7 @@ class TFLiteExplainer:
         self.labels = self.labels or [str(i) for i in range(self.num_classes)]
         if self.method == "cam":
             self.feature_detail = outputs[self.head.features]
-            self.weights = _dequantized_constant(self.interpreter, self.head.weights)
+            self.weights = dequantized_constant(self.interpreter, self.head.weights)
         self.occlusion = occlusion or OcclusionPlan.for_size(self.spec.height, self.spec.width)
 
     def check_class(self, class_index: int | None) -> None:
@@ -129,14 +128,6 @@ def _choose(method: str, head, reason: str, path: Path) -> str:
     return method
 
 
-def _with_extra_output(data: bytes, tensor_index: int) -> bytes:
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
-    outputs = list(model.subgraphs[0].outputs)
-    if tensor_index not in outputs:
-        model.subgraphs[0].outputs = outputs + [tensor_index]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-
-
 def _interpreter(data: bytes, threads: int, path: Path):
     runtime = import_runtime()
     try:
@@ -149,7 +140,7 @@ def _interpreter(data: bytes, threads: int, path: Path):
     return interpreter
 
 
-def _dequantized_constant(interpreter, index: int) -> np.ndarray:
+def dequantized_constant(interpreter, index: int) -> np.ndarray:
     """A constant tensor as float32, per-channel quantization included."""
     detail = next(d for d in interpreter.get_tensor_details() if d["index"] == index)
     raw = interpreter.get_tensor(index)

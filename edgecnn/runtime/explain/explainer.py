@@ -44,7 +44,7 @@ class Explanation:
 
 class TFLiteExplainer:
     def __init__(self, model_path, *, method: str = "auto", threads: int | None = None,
-                 occlusion: OcclusionPlan | None = None):
+                 occlusion: OcclusionPlan | None = None, occlusion_budget: int | None = None):
         if method not in METHODS:
             raise ModelError(f"unknown explain method {method!r}; use one of {', '.join(METHODS)}")
         self.model_path = Path(model_path)
@@ -68,7 +68,21 @@ class TFLiteExplainer:
         if self.method == "cam":
             self.feature_detail = outputs[self.head.features]
             self.weights = dequantized_constant(self.interpreter, self.head.weights)
-        self.occlusion = occlusion or OcclusionPlan.for_size(self.spec.height, self.spec.width)
+        budget = {} if occlusion_budget is None else {"budget": int(occlusion_budget)}
+        self.occlusion = occlusion or OcclusionPlan.for_size(self.spec.height, self.spec.width, **budget)
+        if self.method == "occlusion":
+            self._check_occlusion_budget(method)
+
+    def _check_occlusion_budget(self, asked: str) -> None:
+        """Before any image: occlusion over its budget is a one-line error saying what was tried."""
+        needed = len(self.occlusion.positions(self.spec.height, self.spec.width))
+        if needed <= self.occlusion.budget:
+            return
+        tried = (f"{self.model_path.name} has no global-pooling + dense head for CAM ({self.no_head_reason}), and "
+                 if asked == "auto" else "")
+        raise ModelError(f"{tried}occlusion would need {needed} invokes per image at {self.spec.height}x"
+                         f"{self.spec.width}, over the budget of {self.occlusion.budget}; raise it with "
+                         "--occlusion-budget (each invoke scores one occluded copy of the image)")
 
     def check_class(self, class_index: int | None) -> None:
         if class_index is not None and not 0 <= class_index < self.num_classes:

@@ -120,7 +120,7 @@ def _compare(candidate, pixels, kept, classes, heat, rgb, labels, out: Path) -> 
 def _mistakes_first(classes, kept) -> tuple[np.ndarray, int]:
     """(image order for the grid, misclassified first; how many are misclassified: true label known, not the answer)."""
     wrong = [0 <= truth != k for k, (_, truth) in zip(classes, kept)]
-    return np.array(sorted(range(len(kept)), key=lambda i: not wrong[i]), int), sum(wrong)
+    return np.array(sorted(range(len(kept)), key=lambda i: not wrong[i]), int), int(sum(wrong))
 
 
 def _title(labels, k, p, truth) -> str:

@@ -14,9 +14,10 @@ files and reads the small JSON/YAML ones; it imports neither TensorFlow nor Open
       evaluation.json, confusion_matrix.png
       pruned.keras, prune_report.json
       qat.keras, qat_report.json
-      model_<mode>.tflite    exports: fp32, fp16, dynamic, int8 (+ _edgetpu), ...
+      model_<source>_<mode>.tflite  exports named for the model they came from: model_float_int8,
+                             model_pruned_fp16, model_pruned_qat_int8 (+ _gpu ...); see export_plan
       parity_<name>.json, parity_layers_<name>.csv
-      benchmark.json/.csv/.png, report.html
+      benchmark.json/.csv/.png, deploy.json, report.html, explain/
 """
 
 from __future__ import annotations
@@ -51,11 +52,6 @@ class RunDir:
     qat_report = property(lambda self: self.path / "qat_report.json")
     benchmark_json = property(lambda self: self.path / "benchmark.json")
     report_html = property(lambda self: self.path / "report.html")
-
-    def export_path(self, mode: str, target: str = "cpu") -> Path:
-        """Default file for an export: model_fp32.tflite, model_int8.tflite, model_int8_edgetpu-ready ..."""
-        suffix = "" if target == "cpu" else f"_{target}"
-        return self.path / f"model_{mode}{suffix}.tflite"
 
     def clear(self) -> None:
         """Create the run directory, or empty it (``--overwrite``) once the new run has been checked."""

@@ -8,7 +8,7 @@ import sys, time, json; sys.path.insert(0, str(Path(__file__).resolve().parents[
 import numpy as np, cv2, shutil, tempfile
 from explain_data import *
 from edgecnn.training.explain.gradcam import grad_cam
-from edgecnn.training.explain.agreement import compare_maps, summarize
+from edgecnn.explain.agreement import compare_maps, summarize
 from edgecnn.runtime.explain.heatmaps import normalize_map, resize_map, mass_inside
 from edgecnn.runtime.explain.explainer import TFLiteExplainer
 from edgecnn.training.export.exporter import ExportOptions, export

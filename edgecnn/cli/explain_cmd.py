@@ -28,14 +28,18 @@ from edgecnn.errors import RecipeError
 @click.option("--class", "class_index", type=int, help="Class index to explain (default: the top class).")
 @click.option("--method", type=click.Choice(["auto", "cam", "occlusion"]), default="auto", show_default=True,
               help=".tflite only: CAM needs a global pooling + dense head; occlusion works on any model.")
+@click.option("--occlusion-budget", type=click.IntRange(min=1), default=None,
+              help=".tflite with occlusion: the most invokes per image (default 4096).")
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="At most this many images.")
 @click.option("--list-layers", is_flag=True, help="List the layers --layer accepts, and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-def explain(model, images, out, compare, split, layer, class_index, method, limit, list_layers, as_json):
+def explain(model, images, out, compare, split, layer, class_index, method, occlusion_budget, limit, list_layers,
+            as_json):
     """Heatmaps of what MODEL (a run, a .keras or a .tflite file) looks at, and float-vs-int8 attention."""
     path = Path(model)
     if path.suffix == ".tflite":
-        summary = _explain_tflite(path, images, out, compare, layer, class_index, method, limit, list_layers)
+        summary = _explain_tflite(path, images, out, compare, layer, class_index, method, limit, list_layers,
+                                  occlusion_budget)
     else:
         summary = _explain_keras(path, images, out, compare, split, layer, class_index, limit, list_layers)
         if summary is None:
@@ -48,7 +52,7 @@ def explain(model, images, out, compare, split, layer, class_index, method, limi
                    f"pictures in {out}")
 
 
-def _explain_tflite(path, images, out, compare, layer, class_index, method, limit, list_layers):
+def _explain_tflite(path, images, out, compare, layer, class_index, method, limit, list_layers, budget=None):
     if compare or layer or list_layers:
         raise RecipeError("--compare, --layer and --list-layers need the float model: give a run directory "
                           "or .keras file, not a .tflite")
@@ -56,7 +60,8 @@ def _explain_tflite(path, images, out, compare, layer, class_index, method, limi
         raise RecipeError("a .tflite has no data split; give --images FILE_OR_FOLDER")
     from edgecnn.explain.report import explain_tflite
 
-    return explain_tflite(path, images, out, class_index=class_index, method=method, limit=limit)
+    return explain_tflite(path, images, out, class_index=class_index, method=method, limit=limit,
+                          occlusion_budget=budget)
 
 
 def _explain_keras(path, images, out, compare, split, layer, class_index, limit, list_layers):

@@ -51,6 +51,22 @@ def _predictor(load_predictor, path, threads, delegate):
     return TFLitePredictor(checked, threads=threads, delegate=delegate)
 
 
+def _attention(ref, cand, parity_data, threads) -> dict:
+    """parity --attention's summary: Grad-CAM for a Keras model (training half), CAM/occlusion for a .tflite."""
+    from edgecnn.parity.attention import TFLiteAttention, attention_agreement
+    from edgecnn.parity.core import reconcile_labels
+
+    def source(predictor):
+        if predictor.kind == "keras":
+            from edgecnn.training.explain.attention import KerasAttention
+
+            return KerasAttention(predictor)
+        return TFLiteAttention(predictor.path, threads=threads)
+
+    labels, _ = reconcile_labels(ref, cand, parity_data)
+    return attention_agreement(source(ref), source(cand), parity_data.paths, labels)
+
+
 @click.command("parity")
 @click.argument("reference", type=click.Path(path_type=str))
 @click.argument("candidate", type=click.Path(path_type=str))
@@ -76,8 +92,11 @@ def _predictor(load_predictor, path, threads, delegate):
 @click.option("--candidate-delegate", type=click.Choice(["cpu", "gpu", "edgetpu"]), default="cpu", show_default=True,
               help="Where a .tflite CANDIDATE runs: give the same file twice with --candidate-delegate gpu to see "
                    "what the GPU's arithmetic does to it.")
+@click.option("--attention", is_flag=True,
+              help="Also compare where the models look: heatmaps (Grad-CAM for .keras, CAM for .tflite) for the "
+                   "reference's top class, Spearman and top-20% IoU per class, on at most 200 images.")
 def parity(reference, candidate, data, split, as_json, max_disagreement, max_accuracy_drop, per_layer, threads,
-           limit, mean, std, channel_order, reference_delegate, candidate_delegate):
+           limit, mean, std, channel_order, reference_delegate, candidate_delegate, attention):
     """Compare CANDIDATE with REFERENCE (.keras or .tflite, any pairing) on the same images.
 
     Reports top-1/top-5 agreement, score error, both accuracies, per-class changes and the images
@@ -103,6 +122,8 @@ def parity(reference, candidate, data, split, as_json, max_disagreement, max_acc
     cand = _predictor(load_predictor, candidate, threads, candidate_delegate)
     parity_data = load_parity_data(data, split=split, limit=limit)
     report = run_parity(ref, cand, parity_data, flags=flags, progress=True)
+    if attention:
+        report.attention = _attention(ref, cand, parity_data, threads)
 
     run = RunDir(data)
     saved = []

@@ -68,9 +68,14 @@ def model_options(func):
 @click.option("--source-timeout", type=Finite(0, 3600, low_open=True), default=5.0, show_default=True,
               help="Seconds a network stream may stay silent (while opening, or between frames) before it "
                    "counts as stalled: the run reconnects, or fails if the first open gets no answer.")
+@click.option("--explain", is_flag=True,
+              help="Blend the class activation map (where the model looks) into the window and the recording.")
+@click.option("--explain-every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --explain: recolour the heatmap every N frames (cheaper; it lags up to N-1 frames).")
 @model_options
 def run(model, source, headless, as_json, record, max_frames, duration, threshold, smoothing, realtime, loop, mode,
-        source_timeout, threads, delegate, device, delegate_path, fallback, labels_file, channel_order, mean, std, top_k):
+        source_timeout, explain, explain_every, threads, delegate, device, delegate_path, fallback, labels_file,
+        channel_order, mean, std, top_k):
     """Classify frames from a camera, stream, video file or image folder in real time."""
     from edgecnn.runtime.live.loop import LoopOptions, StopFlag, run_loop
     from edgecnn.runtime.live.outputs import JsonLinesOutput, TextOutput
@@ -79,8 +84,10 @@ def run(model, source, headless, as_json, record, max_frames, duration, threshol
 
     if not headless:
         check_display()  # before loading anything: the fix (--headless) is the same either way
+    if explain and headless and not record:
+        _warn("--explain draws on the window or the --record video; with --headless and no --record nothing shows it")
     classifier = _load_classifier(model, threads, delegate, device, delegate_path, fallback, labels_file,
-                                  channel_order, mean, std)
+                                  channel_order, mean, std, explain_every=explain_every if explain else None)
     frame_source = parse_source(source, warn=_warn, timeout_s=source_timeout)
     outputs = [JsonLinesOutput(sys.stdout) if as_json else TextOutput(sys.stdout, sys.stderr)] if (headless or as_json) else []
     with contextlib.ExitStack() as cleanup:
@@ -144,15 +151,19 @@ def classify(model, paths, as_json, threads, delegate, device, delegate_path, fa
         _warn(f"{skipped} of {len(images)} image(s) skipped because they could not be decoded")
 
 
-def _load_classifier(model, threads, delegate, device, delegate_path, fallback, labels_file, channel_order, mean, std):
+def _load_classifier(model, threads, delegate, device, delegate_path, fallback, labels_file, channel_order, mean, std,
+                     *, explain_every=None):
     from edgecnn.runtime.classifier import TFLiteClassifier
+    from edgecnn.runtime.explain.live import CamClassifier
     from edgecnn.tflite.metadata import labels_from_file
 
     labels = labels_from_file(labels_file) if labels_file else None
     overrides = {"channel_order": channel_order, "mean": mean, "std": std}
-    classifier = TFLiteClassifier(model, threads=threads, delegate=delegate, device=device,
+    # run --explain: the same model with its feature map as a second output, the heatmap recoloured every N frames
+    factory, extra = (CamClassifier, {"refresh": explain_every}) if explain_every else (TFLiteClassifier, {})
+    classifier = factory(model, threads=threads, delegate=delegate, device=device,
                                   delegate_path=delegate_path, fallback=fallback, labels=labels,
-                                  spec_overrides=overrides)
+                                  spec_overrides=overrides, **extra)
     for warning in classifier.warnings:
         _warn(warning)
     if classifier.metadata_source and classifier.metadata_source != "edgecnn metadata":

@@ -19,9 +19,9 @@ METHOD_TEXT = {"cam": "class activation map (global pooling + dense head)",
 
 
 def explain_tflite(model_path, images, out, *, class_index: int | None = None, method: str = "auto",
-                   threads: int | None = None, limit: int = MAX_IMAGES) -> dict:
+                   threads: int | None = None, limit: int = MAX_IMAGES, occlusion_budget: int | None = None) -> dict:
     """Explain every image; write ``out/explain.json`` and ``out/heatmaps.png``; return the summary."""
-    explainer = TFLiteExplainer(model_path, method=method, threads=threads)
+    explainer = TFLiteExplainer(model_path, method=method, threads=threads, occlusion_budget=occlusion_budget)
     explainer.check_class(class_index)  # before any decoding: a wrong index is a one-line error at once
     pixels, kept, skipped = load_for_explain(items_of(images), explainer.spec, limit=limit)
     rows, pictures = [], []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from edgecnn.parity.attention import format_attention
+
 # Disagreeing images listed on the terminal (all of them go into --json and parity_*.json).
 SHOWN_DISAGREEMENTS = 10
 
@@ -26,6 +28,7 @@ class ParityReport:
     notes: list[str] = dataclasses.field(default_factory=list)
     intervals: dict = dataclasses.field(default_factory=dict)  # name -> Wilson 95% (low, high)
     predicted_share: dict = dataclasses.field(default_factory=dict)  # reference/candidate/truth -> label, share
+    attention: dict | None = None  # parity --attention: parity.attention.attention_agreement's summary
 
     @property
     def disagreement(self) -> float:
@@ -76,6 +79,8 @@ def format_report(report: ParityReport) -> str:
         more = len(report.disagreements) - SHOWN_DISAGREEMENTS
         if more > 0:
             lines.append(f"    ... and {more} more")
+    if report.attention is not None:
+        lines += [""] + ["  " + line for line in format_attention(report.attention)]
     return "\n".join(lines)
 
 

@@ -52,6 +52,7 @@ def build_report(run_path) -> Path:
         _section("Parity: quantized vs float", _parity(run)),
         _section("Formats side by side", _benchmark(run)),
         _section("File to deploy", _deploy(run)),
+        _section("What the model looks at", explain_section(run)),
     ]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>edgecnn report: {_e(run.path.name)}</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>\n")
@@ -144,6 +145,32 @@ def _deploy(run: RunDir) -> str:
     if rejected:
         body += f"<p>fail the deploy gates:</p><ul>{rejected}</ul>"
     return body
+
+
+def explain_section(run: RunDir) -> str:
+    """Filters, Grad-CAM on test images (misclassified first) and float-vs-int8 attention, from RUN/explain."""
+    folder = run.path / "explain"
+    summary = _read_json(folder / "explain.json")
+    if summary is None:
+        return _missing("explain/explain.json (the pipeline's explain stage, or 'edgecnn explain RUN --out RUN/explain')")
+    wrong = summary.get("misclassified") or 0
+    shown = len(summary.get("shown") or [])
+    parts = [f"<p>Grad-CAM on layer {_e(summary.get('layer'))} for {_fmt(summary.get('images'))} test images, "
+             f"{_fmt(wrong)} misclassified; the grid shows {shown}, misclassified first (their titles give the "
+             f"true label).</p>", _image(folder / "gradcam.png", "Grad-CAM heatmaps"),
+             "<h3>First convolution's filters</h3>", _image(folder / "filters.png", "first-layer filters")]
+    agreement = summary.get("agreement")
+    if agreement is None:
+        return "".join(parts + [_missing("float-vs-int8 attention agreement (no int8 export to compare)")])
+    rows = [("overall", agreement["overall"])] + list(agreement.get("per_class", {}).items())
+    cells = "".join(f"<tr><td>{_e(name)}</td><td>{_fmt(s['images'])}</td><td>{_fmt(s['spearman_mean'])}</td>"
+                    f"<td>{_fmt(s['spearman_min'])}</td><td>{_fmt(s['top20_iou_mean'])}</td></tr>" for name, s in rows)
+    parts += [f"<h3>Float vs int8 attention ({_e(Path(str(agreement.get('candidate'))).name)}, "
+              f"{_e(agreement.get('candidate_method'))})</h3>",
+              "<table><tr><th>class</th><th>images</th><th>Spearman mean</th><th>Spearman min</th>"
+              f"<th>top-20% IoU mean</th></tr>{cells}</table>",
+              _image(folder / "attention_moved.png", "images where attention moved most")]
+    return "".join(parts)
 
 
 def _image(path: Path, alt: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgecnn.errors import DegenerateModel, EdgecnnError
+from edgecnn.pipeline.explaining import explain_folder, explain_stage
 from edgecnn.pipeline.exporting import benchmark, export_file, export_with_parity
 from edgecnn.recipe import Recipe
 from edgecnn.rundir import RunDir
@@ -135,4 +136,6 @@ def stages_for(recipe: Recipe) -> list[Stage]:
     ]
     stages += [_export_stage(mode) for mode in recipe.export.modes]
     stages.append(Stage("benchmark", lambda ctx: ctx.run.benchmark_json, _benchmark))
+    stages.append(Stage("explain", lambda ctx: explain_folder(ctx.run) / "explain.json",
+                        lambda ctx: explain_stage(ctx.run, ctx.recipe, log=ctx.log)))
     return [stage for stage in stages if stage.wanted(recipe)]

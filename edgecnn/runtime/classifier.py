@@ -30,13 +30,16 @@ from edgecnn.tflite.metadata import ModelMetadata
 class TFLiteClassifier:
     def __init__(self, model_path, *, threads: int | None = None, delegate: str = "cpu", device: str | None = None,
                  delegate_path=None, fallback: str | None = None, labels: list[str] | None = None,
-                 spec: InputSpec | None = None, spec_overrides: dict | None = None):
+                 spec: InputSpec | None = None, spec_overrides: dict | None = None, extra_outputs=()):
         """``spec`` replaces the model's preprocessing entirely; ``spec_overrides`` (channel_order,
-        mean, std: CLI flags) replace only those fields, the size still coming from the model."""
+        mean, std: CLI flags) replace only those fields, the size still coming from the model.
+        ``extra_outputs``: inner tensors exposed as outputs too (``extra_output_details``), filled
+        by the same invoke as the scores."""
         self.model_path = Path(model_path)
+        self._extra_outputs = tuple(int(t) for t in extra_outputs)
         self.loaded: LoadedInterpreter = load_interpreter(model_path, threads=threads, delegate=delegate,
                                                           device=device, delegate_path=delegate_path,
-                                                          fallback=fallback)
+                                                          fallback=fallback, extra_outputs=self._extra_outputs)
         self.interpreter = self.loaded.interpreter
         self.warnings: list[str] = list(self.loaded.warnings)
         self.metadata_source = ""  # where labels and preprocessing came from (see tflite.described)
@@ -64,9 +67,15 @@ class TFLiteClassifier:
         self.metadata_source = described.source
         return described.metadata
 
+    def _model_outputs(self) -> list[dict]:
+        """Output details without the extra outputs (kept in ``extra_output_details``)."""
+        details = self.interpreter.get_output_details()
+        self.extra_output_details = {d["index"]: d for d in details if d["index"] in self._extra_outputs}
+        return [d for d in details if d["index"] not in self._extra_outputs]
+
     def _single_io(self) -> tuple[dict, dict]:
         inputs = self.interpreter.get_input_details()
-        outputs = self.interpreter.get_output_details()
+        outputs = self._model_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{self.model_path} has {len(inputs)} inputs and {len(outputs)} outputs; "
                              "an image classifier has one image input and one score output")
@@ -75,7 +84,7 @@ class TFLiteClassifier:
             # We invoke one image at a time (what a camera needs); a fixed or dynamic batch becomes 1.
             self.interpreter.resize_tensor_input(inp["index"], [1, *inp["shape"][1:]])
             self.interpreter.allocate_tensors()
-            inp, outputs = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()
+            inp, outputs = self.interpreter.get_input_details()[0], self._model_outputs()
         return inp, outputs[0]
 
     def _spec_from_model(self, overrides: dict) -> InputSpec:

@@ -26,6 +26,7 @@ from edgecnn.errors import ModelError, RecipeError, RuntimeUnavailable, closest
 from edgecnn.runtime.litert_gpu import load_gpu_model
 from edgecnn.runtime.native_stdout import native_stdout_to_stderr
 from edgecnn.tflite.flatbuffer import TFLITE_IDENTIFIER, parse_model, read_tflite_bytes
+from edgecnn.tflite.graph_outputs import with_extra_outputs
 
 DELEGATES = ("cpu", "edgetpu", "gpu")
 FALLBACKS = (None, "cpu")
@@ -97,8 +98,11 @@ def _version_of(distribution: str) -> str:
 
 
 def load_interpreter(model_path, *, threads: int | None = None, delegate: str = "cpu", device: str | None = None,
-                     delegate_path=None, fallback: str | None = None) -> LoadedInterpreter:
+                     delegate_path=None, fallback: str | None = None, extra_outputs=()) -> LoadedInterpreter:
     """An allocated interpreter for ``model_path`` on the requested delegate.
+
+    ``extra_outputs``: tensor indices exposed as outputs after the model's own (in memory; the
+    class activation map of ``run --explain`` reads the final feature map in the scores' invoke).
 
     The file is checked (exists, is a TFLite flatbuffer, parses) before any interpreter sees
     it, so a corrupt file is a one-line ModelError rather than a crash in C++.
@@ -106,6 +110,8 @@ def load_interpreter(model_path, *, threads: int | None = None, delegate: str = 
     _check_options(threads, delegate, device, delegate_path, fallback)
     runtime = import_runtime()
     data, schema_warning = _read_model_bytes(model_path)
+    if extra_outputs:
+        data = with_extra_outputs(data, extra_outputs)
     threads = threads or default_threads()
     warnings = [w for w in (runtime.warning, schema_warning) if w]
 

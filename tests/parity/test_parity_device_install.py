@@ -54,8 +54,8 @@ COLORS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}  # RGB
 PER_CLASS = {"red": 3, "green": 3, "blue": 2}
 
 
-def run_device_cli(args) -> tuple[dict, subprocess.CompletedProcess]:
-    script = SCRIPT.format(blocked=BLOCKED, args=[str(a) for a in args], mark=MARK)
+def run_device_cli(args, blocked=BLOCKED) -> tuple[dict, subprocess.CompletedProcess]:
+    script = SCRIPT.format(blocked=blocked, args=[str(a) for a in args], mark=MARK)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     probe = [line for line in done.stderr.splitlines() if line.startswith(MARK)]
     assert done.returncode == 0 and probe, done.stderr[-3000:]
@@ -115,3 +115,15 @@ def test_a_keras_model_asks_for_the_train_extra_in_one_line(device_files, tmp_pa
                       "is not installed; run: pip install \"edgecnn[train]\"; two .tflite files compare without it"]
     assert "Traceback" not in done.stderr
     assert probe["loaded"] == []
+
+
+def test_parity_attention_runs_on_a_device_install_without_scipy_either(device_files):
+    """--attention explains both .tflite files with their CAM (runtime.explain) and ranks in numpy."""
+    reference, candidate, data = device_files
+    blocked = BLOCKED + ("scipy",)
+    probe, done = run_device_cli(["parity", reference, candidate, "--data", data, "--attention", "--json"], blocked)
+    assert probe["code"] == 0, done.stdout + done.stderr[-2000:]
+    assert [m for m in probe["attempts"] if m.split(".")[0] not in OPTIONAL] == [] and probe["loaded"] == []
+    attention = json.loads(done.stdout)["attention"]
+    assert attention["reference_method"] == attention["candidate_method"] == "cam"
+    assert attention["overall"]["images"] == 8 and set(attention["per_class"]) <= set(COLORS)

@@ -38,9 +38,9 @@ benchmark: {threads: 1, formats: [pruned-fp32, float-int8, qat-int8]}
 def test_stages_follow_the_recipe():
     recipe = resolve({"prune": {"sparsity": None}, "qat": {"enabled": False}, "export": {"modes": ["fp16", "int8"]}})
     names = [stage.name for stage in stages_for(recipe)]
-    assert names == ["train", "evaluate", "export fp16", "export int8", "benchmark"]
+    assert names == ["train", "evaluate", "export fp16", "export int8", "benchmark", "explain"]
     names = [stage.name for stage in stages_for(resolve({}))]
-    assert names == ["train", "evaluate", "prune", "qat", "export fp32", "export int8", "benchmark"]
+    assert names == ["train", "evaluate", "prune", "qat", "export fp32", "export int8", "benchmark", "explain"]
 
 
 def test_half_written_or_foreign_artifacts_do_not_count_as_done(tmp_path):

@@ -17,8 +17,6 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.tools import flatbuffer_utils
-
 from edgecnn.errors import DataError, ModelError
 from edgecnn.runtime.explain.head import find_cam_head
 from edgecnn.runtime.explain.heatmaps import normalize_map, resize_map
@@ -27,6 +25,7 @@ from edgecnn.runtime.interpreter import default_threads, import_runtime
 from edgecnn.runtime.preprocess import (InputConverter, InputSpec, dequantize_output, model_pixels_from_bgr,
                                         model_pixels_from_rgb)
 from edgecnn.tflite.flatbuffer import read_tflite_bytes
+from edgecnn.tflite.graph_outputs import with_extra_outputs
 from edgecnn.tflite.inspect import inspect_bytes
 from edgecnn.tflite.metadata import metadata_from_bytes
 
@@ -45,7 +44,7 @@ class Explanation:
 
 class TFLiteExplainer:
     def __init__(self, model_path, *, method: str = "auto", threads: int | None = None,
-                 occlusion: OcclusionPlan | None = None):
+                 occlusion: OcclusionPlan | None = None, occlusion_budget: int | None = None):
         if method not in METHODS:
             raise ModelError(f"unknown explain method {method!r}; use one of {', '.join(METHODS)}")
         self.model_path = Path(model_path)
@@ -56,7 +55,7 @@ class TFLiteExplainer:
         self.method = _choose(method, self.head, self.no_head_reason, self.model_path)
         self.threads = threads or default_threads()
         if self.method == "cam":
-            data = _with_extra_output(data, self.head.features)
+            data = with_extra_outputs(data, [self.head.features])
         self.interpreter = _interpreter(data, self.threads, self.model_path)
         self.input_detail = self.interpreter.get_input_details()[0]
         self.spec = InputSpec.from_metadata(md) if md else InputSpec.from_input_shape(self.input_detail["shape"])
@@ -68,8 +67,22 @@ class TFLiteExplainer:
         self.labels = self.labels or [str(i) for i in range(self.num_classes)]
         if self.method == "cam":
             self.feature_detail = outputs[self.head.features]
-            self.weights = _dequantized_constant(self.interpreter, self.head.weights)
-        self.occlusion = occlusion or OcclusionPlan.for_size(self.spec.height, self.spec.width)
+            self.weights = dequantized_constant(self.interpreter, self.head.weights)
+        budget = {} if occlusion_budget is None else {"budget": int(occlusion_budget)}
+        self.occlusion = occlusion or OcclusionPlan.for_size(self.spec.height, self.spec.width, **budget)
+        if self.method == "occlusion":
+            self._check_occlusion_budget(method)
+
+    def _check_occlusion_budget(self, asked: str) -> None:
+        """Before any image: occlusion over its budget is a one-line error saying what was tried."""
+        needed = len(self.occlusion.positions(self.spec.height, self.spec.width))
+        if needed <= self.occlusion.budget:
+            return
+        tried = (f"{self.model_path.name} has no global-pooling + dense head for CAM ({self.no_head_reason}), and "
+                 if asked == "auto" else "")
+        raise ModelError(f"{tried}occlusion would need {needed} invokes per image at {self.spec.height}x"
+                         f"{self.spec.width}, over the budget of {self.occlusion.budget}; raise it with "
+                         "--occlusion-budget (each invoke scores one occluded copy of the image)")
 
     def check_class(self, class_index: int | None) -> None:
         if class_index is not None and not 0 <= class_index < self.num_classes:
@@ -129,14 +142,6 @@ def _choose(method: str, head, reason: str, path: Path) -> str:
     return method
 
 
-def _with_extra_output(data: bytes, tensor_index: int) -> bytes:
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
-    outputs = list(model.subgraphs[0].outputs)
-    if tensor_index not in outputs:
-        model.subgraphs[0].outputs = outputs + [tensor_index]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-
-
 def _interpreter(data: bytes, threads: int, path: Path):
     runtime = import_runtime()
     try:
@@ -149,7 +154,7 @@ def _interpreter(data: bytes, threads: int, path: Path):
     return interpreter
 
 
-def _dequantized_constant(interpreter, index: int) -> np.ndarray:
+def dequantized_constant(interpreter, index: int) -> np.ndarray:
     """A constant tensor as float32, per-channel quantization included."""
     detail = next(d for d in interpreter.get_tensor_details() if d["index"] == index)
     raw = interpreter.get_tensor(index)

@@ -82,6 +82,7 @@ class Work:
     scores: np.ndarray | None = None
     prediction: Prediction | None = None
     ready_at: float = 0.0  # time.perf_counter() when the prediction was ready
+    cam: object | None = None  # run --explain: the frame's class activation map (runtime.explain.live.CamFrame)
 
 
 @dataclasses.dataclass
@@ -94,6 +95,7 @@ class FrameResult:
     latency_ms: float  # from the source handing the frame over to the prediction being ready
     fps: float  # smoothed rate of results so far
     annotated: np.ndarray | None = None  # the frame with its overlay, drawn once by overlay.annotated
+    cam: object | None = None  # run --explain: blended into the overlay by overlay.annotated
 
 
 class StageWorker(threading.Thread):
@@ -305,8 +307,12 @@ def _steps(classifier, options: LoopOptions) -> _Steps:
     def preprocess(work: Work) -> None:
         frame_input.write(work.frame.image)  # straight into the input tensor
 
+    cam_for = getattr(classifier, "cam_for", None)  # run --explain: the map from the same invoke
+
     def inference(work: Work) -> None:
         work.scores = frame_input.infer()
+        if cam_for is not None:
+            work.cam = cam_for(work.scores)
 
     # Preprocess and inference share a thread in both modes: the frame is written into the input
     # tensor, so they must take turns; a separate preprocess thread also measured slower on 2 cores
@@ -341,7 +347,7 @@ def _deliver(work: Work, outputs, options: LoopOptions, stop: StopFlag, stats: R
     work.stages_ms["capture"] = work.frame.read_ms
     latency_ms = (work.ready_at - work.frame.captured_at) * 1e3
     result = FrameResult(frame=work.frame, prediction=work.prediction, stages_ms=work.stages_ms,
-                         latency_ms=latency_ms, fps=stats.fps)
+                         latency_ms=latency_ms, fps=stats.fps, cam=work.cam)
     keep_going = all([output.write(result) is not False for output in outputs])
     work.stages_ms["output"] = (time.perf_counter() - started) * 1e3
     stats.add(work.stages_ms, latency_ms, work.ready_at)

@@ -43,9 +43,11 @@ def draw_overlay(image: np.ndarray, result) -> np.ndarray:
 
 
 def annotated(result) -> np.ndarray:
-    """The frame with its overlay, drawn once however many outputs (window, recording) want it."""
+    """The frame with its overlay, drawn once however many outputs (window, recording) want it.
+    With ``run --explain`` the class activation map is blended in first, under the text."""
     if result.annotated is None:
-        result.annotated = draw_overlay(result.frame.image, result)
+        image = result.frame.image if result.cam is None else result.cam.blend_into(result.frame.image)
+        result.annotated = draw_overlay(image, result)
     return result.annotated
 
 

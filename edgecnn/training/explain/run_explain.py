@@ -23,7 +23,7 @@ from edgecnn.explain.images import display_rgb, items_of, load_for_explain
 from edgecnn.runtime.preprocess import InputSpec, normalize
 from edgecnn.training.evaluate.keras_predictor import KerasPredictor
 from edgecnn.training.explain import figures
-from edgecnn.training.explain.agreement import compare_maps, format_summary, summarize
+from edgecnn.explain.agreement import compare_maps, format_summary, summarize
 from edgecnn.training.explain.gradcam import (activations, check_class, first_conv_filters, grad_cam, resolve_layer,
                                               spatial_layers)
 
@@ -81,9 +81,11 @@ def explain_run(request: ExplainRequest, *, log=print) -> dict:
     heat = np.stack([resize_map(normalize_map(m), spec.height, spec.width) for m in maps])
     rgb = np.stack([display_rgb(p, spec) for p in pixels])
     titles = [_title(labels, k, p, truth) for k, p, (_, truth) in zip(classes, probs, kept)]
+    order, wrong = _mistakes_first(classes, kept)
     out = Path(request.out)
     out.mkdir(parents=True, exist_ok=True)
-    figures.heatmap_grid(rgb, heat, titles, out / "gradcam.png", suptitle=f"Grad-CAM on {layer}")
+    figures.heatmap_grid(rgb[order], heat[order], [titles[i] for i in order], out / "gradcam.png",
+                         suptitle=f"Grad-CAM on {layer}" + (f"; the {wrong} misclassified first" if wrong else ""))
     figures.channel_grid(first_conv_filters(model), out / "filters.png", title="first convolution's filters")
     figures.channel_grid(activations(model, normalize(pixels[:1], spec), layer)[0], out / f"activations_{layer}.png",
                          title=f"{layer} activations for {Path(kept[0][0]).name}")
@@ -91,7 +93,9 @@ def explain_run(request: ExplainRequest, *, log=print) -> dict:
                "skipped": skipped, "results": [
                    {"image": str(path), "class_index": int(k), "label": labels[k], "score": float(p[k]),
                     "true_label": labels[t] if 0 <= t < len(labels) else None}
-                   for (path, t), k, p in zip(kept, classes, probs)]}
+                   for (path, t), k, p in zip(kept, classes, probs)],
+               "misclassified": wrong,
+               "shown": [str(kept[i][0]) for i in order[:figures.MAX_IMAGES]]}
     if candidate is not None:
         summary["agreement"] = _compare(candidate, pixels, kept, classes, heat, rgb, labels, out)
         for line in format_summary(summary["agreement"]):
@@ -111,6 +115,12 @@ def _compare(candidate, pixels, kept, classes, heat, rgb, labels, out: Path) -> 
                          out / "attention_moved.png", names=("float Grad-CAM", f"{candidate.method} (candidate)"))
     _write_json(out / "agreement.json", summary)
     return summary
+
+
+def _mistakes_first(classes, kept) -> tuple[np.ndarray, int]:
+    """(image order for the grid, misclassified first; how many are misclassified: true label known, not the answer)."""
+    wrong = [0 <= truth != k for k, (_, truth) in zip(classes, kept)]
+    return np.array(sorted(range(len(kept)), key=lambda i: not wrong[i]), int), int(sum(wrong))
 
 
 def _title(labels, k, p, truth) -> str:

@@ -88,10 +88,10 @@ def test_occlusion_finds_the_evidence_with_batched_invokes(model):
     assert mass_inside(e.heatmap, (box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2)) >= 0.75
 
 
-def test_occlusion_over_budget_says_so(model):
-    explainer = TFLiteExplainer(model, method="occlusion", occlusion=OcclusionPlan(patch=1, stride=1, budget=10))
-    with pytest.raises(ModelError, match="occlusion would need 256 invokes per image, over the budget of 10"):
-        explainer.explain(np.zeros((SIZE, SIZE, 3), np.uint8))
+def test_occlusion_over_budget_says_so_before_any_image(model):
+    with pytest.raises(ModelError, match="^occlusion would need 256 invokes per image at 16x16, over the budget of 10; "
+                                         "raise it with --occlusion-budget"):
+        TFLiteExplainer(model, method="occlusion", occlusion=OcclusionPlan(patch=1, stride=1, budget=10))
 
 
 def _no_head_model(path):
@@ -116,6 +116,24 @@ def test_a_model_without_a_pooling_dense_head_falls_back_to_occlusion(tmp_path):
     with pytest.raises(ModelError, match="has no global-pooling \\+ dense head for CAM \\(its output is not made by "
                                          "a dense layer \\(found AVERAGE_POOL_2D\\)\\); use --method occlusion"):
         TFLiteExplainer(path, method="cam")
+
+
+def test_cli_no_head_and_no_occlusion_budget_says_what_was_tried(tmp_path):
+    path = _no_head_model(tmp_path / "nohead.tflite")
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), np.zeros((SIZE, SIZE, 3), np.uint8))
+    result = CliRunner().invoke(cli, ["explain", str(path), "--images", str(image), "--occlusion-budget", "5",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    # The default plan at 16 px: patch 2, stride 1 -> 15 x 15 = 225 positions.
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: nohead.tflite has no global-pooling + dense head for CAM (its output is not made by a dense layer "
+        "(found AVERAGE_POOL_2D)), and occlusion would need 225 invokes per image at 16x16, over the budget of 5; "
+        "raise it with --occlusion-budget (each invoke scores one occluded copy of the image)")
+    assert not (tmp_path / "out").exists()
+    ok = CliRunner().invoke(cli, ["explain", str(path), "--images", str(image), "--occlusion-budget", "225",
+                                  "--out", str(tmp_path / "out")])
+    assert ok.exit_code == 0 and "occlusion sensitivity" in ok.output
 
 
 def test_cli_explains_a_tflite_and_counts_undecodable_images(tmp_path):

@@ -14,6 +14,7 @@ Each bound below sits under (or above) every measured value with a margin of abo
 """
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -104,7 +105,7 @@ def test_fp16_and_dynamic_range_files_get_cam_too(trained, mode):
 
 
 def test_agreement_tells_a_good_int8_model_from_a_damaged_one(trained):
-    from edgecnn.training.explain.agreement import compare_maps, summarize
+    from edgecnn.explain.agreement import compare_maps, summarize
     from edgecnn.training.explain.gradcam import grad_cam
 
     maps, classes, _ = grad_cam(trained["model"], _inputs(trained["images"]))
@@ -162,3 +163,62 @@ def test_cli_explains_a_run_split_with_its_labels_and_compares_with_its_export(t
     # The same float model as .tflite: its CAM ranks places as Grad-CAM does (a 2x2 map at 16 px, resized);
     # measured: Spearman 1.000 and top-20% IoU 1.000 on all 10 images.
     assert summary["agreement"]["overall"]["spearman_mean"] >= 0.99
+
+
+def test_parity_attention_tells_a_good_int8_from_a_blank_calibrated_one(trained):
+    """``parity --attention`` on the class folders: the float model's Grad-CAM against each int8's CAM.
+    Bounds as above (measured over five seeds on fresh images: good >= 0.976 / 0.981, blank <= 0.235 / 0.123).
+    (Two .tflite files go through the same code with CAM on both: tests/parity/test_parity_attention.py.)"""
+    root, reference = trained["root"], "float.keras"
+    overall = {}
+    for name in ("int8", "damaged"):
+        result = CliRunner().invoke(cli, ["parity", str(root / reference), str(root / f"{name}.tflite"),
+                                          "--data", str(root / "data"), "--attention", "--json"])
+        assert result.exit_code == 0, result.output
+        attention = json.loads(result.stdout)["attention"]
+        assert attention["reference_method"] == "Grad-CAM"
+        assert attention["candidate_method"] == "cam" and attention["overall"]["images"] == 60
+        assert set(attention["per_class"]) == set(COLOURS) and len(attention["most_moved"]) == 5
+        overall[name] = attention["overall"]
+    good, bad = overall["int8"], overall["damaged"]
+    assert good["spearman_mean"] >= 0.85 and good["top20_iou_mean"] >= 0.9
+    assert bad["spearman_mean"] <= 0.4 and bad["top20_iou_mean"] <= 0.3
+
+
+def test_report_has_the_explain_section_with_real_pictures_and_the_misclassified(tiny_run, tmp_path):
+    """The pipeline's explain stage and report.html's section, on a copy of the tiny digits run whose test split
+    has three images relabelled (so misclassified images certainly exist: the model answers their real digit)."""
+    import base64
+    import re
+    import shutil
+
+    from edgecnn.pipeline.explaining import explain_stage
+    from edgecnn.pipeline.report import build_report
+    from edgecnn.pipeline.exporting import export_file
+    from edgecnn.recipe import apply_overrides
+    from edgecnn.rundir import RunDir
+    from edgecnn.training.export.exporter import ExportOptions, export
+
+    run = RunDir(shutil.copytree(tiny_run.path, tmp_path / "run"))
+    split = json.loads(run.split.read_text())
+    relabelled = [str(Path(split["data_root"]) / rel) for rel, _ in split["test"][:3]]
+    split["test"][:3] = [[rel, (label + 1) % 10] for rel, label in split["test"][:3]]
+    run.split.write_text(json.dumps(split))
+    recipe = apply_overrides(run.load_recipe(), {"export.modes": ["int8"]})
+    export(run.path, ExportOptions(quantize="int8", out=export_file(run, "int8", recipe)), progress=False)
+
+    summary = explain_stage(run, recipe, log=lambda line: None)
+    wrong = [r["image"] for r in summary["results"] if r["label"] != r["true_label"]]
+    assert set(relabelled) <= set(wrong)  # the model did not learn the wrong labels
+    assert summary["shown"][:len(wrong)] == wrong  # misclassified first in the grid
+    assert summary["agreement"]["candidate_method"] == "cam"
+
+    page = build_report(run.path).read_text()
+    section = page[page.index("<h2>What the model looks at</h2>"):]
+    pictures = re.findall(r"<img alt='([^']+)' src='data:image/png;base64,([^']+)'>", section)
+    assert [alt for alt, _ in pictures] == ["Grad-CAM heatmaps", "first-layer filters",
+                                            "images where attention moved most"]
+    for _, data in pictures:  # real PNGs that decode to pictures of some size
+        image = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and min(image.shape[:2]) > 100
+    assert f"{len(wrong)} misclassified" in section and "<td>overall</td>" in section

@@ -1,10 +1,12 @@
 """Does quantization move where the model looks? Agreement of two sets of heatmaps over the same images.
 
-Per image: Spearman's rank correlation of the two maps' pixels (scipy, ties ranked by their mean)
-and the IoU of their hottest 20% regions. A map with no positive evidence anywhere (all zero:
+Per image: Spearman's rank correlation of the two maps' pixels (ties ranked by their mean, as
+scipy's ``spearmanr`` does; written in numpy here because the device install has no scipy, and
+checked against scipy in the tests) and the IoU of their hottest 20% regions. A map with no positive evidence anywhere (all zero:
 what a collapsed int8 model gives) has no ranking; against a real map it counts as rank
 correlation 0, against another empty map as 1, so collapse lowers the figures instead of
 vanishing from them. Summaries are given overall and per class (the explained class).
+TF-free (numpy only): ``explain --compare``, ``parity --attention`` and the report all use it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from edgecnn.runtime.explain.heatmaps import TOP_FRACTION, top_iou
 
@@ -25,12 +26,22 @@ class ImageAgreement:
     iou: float
 
 
+def ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, tied values sharing the mean of their ranks (scipy's ``rankdata(method="average")``)."""
+    values = np.ravel(values)
+    order = np.argsort(values, kind="stable")
+    _, first, counts = np.unique(values[order], return_index=True, return_counts=True)
+    result = np.empty(values.size, np.float64)
+    result[order] = np.repeat(first + (counts + 1) / 2.0, counts)
+    return result
+
+
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.ravel(a), np.ravel(b)
     flat_a, flat_b = np.ptp(a) == 0, np.ptp(b) == 0
     if flat_a or flat_b:
         return 1.0 if flat_a and flat_b else 0.0
-    return float(spearmanr(a, b).statistic)
+    return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
 
 
 def compare_maps(reference, candidate, names, classes, *, fraction: float = TOP_FRACTION) -> list[ImageAgreement]:

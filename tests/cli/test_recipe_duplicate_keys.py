@@ -14,7 +14,7 @@ from edgecnn.unique_yaml import DuplicateKey, load
 
 RECIPE = """\
 model:
-  name: mobilenet_v1_tiny
+  architecture: mobilenet_v1_tiny
   size: 16
 train:
   epochs: 1

@@ -23,13 +23,14 @@ import yaml
 from edgecnn import __version__
 from edgecnn.atomic import write_json, write_text
 from edgecnn.errors import ModelError, RecipeError, RunDirError, closest
-from edgecnn.recipe import DataSettings, Recipe, apply_overrides, default_recipe, differences
+from edgecnn.recipe import Recipe, apply_overrides, default_recipe, differences
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.preprocess import InputSpec
 from edgecnn.training.data import folders as data_mod
 from edgecnn.training.data.balance import class_weights
 from edgecnn.training.fit.callbacks import TrainState
 from edgecnn.training.fit.fitting import fit_model
+from edgecnn.training.fit.memory import check_fits
 from edgecnn.training.fit.schedule import AUTO_MIN_EPOCHS, AUTO_MIN_STEPS, auto_epochs, steps_per_epoch
 from edgecnn.training.models import get_spec
 from edgecnn.training.models.pretrained import IMAGENET, build_pretrained, pretrained_input
@@ -81,9 +82,10 @@ def train_run(data, out, *, recipe: Recipe | None = None, resume: bool = False, 
     spec = data_mod.input_spec(wanted)
 
     if splits is None:
-        labels, pixels, splits, skipped = _prepare_new_data(root, spec, wanted.data, log)
+        labels, pixels, splits, skipped = _prepare_new_data(root, spec, wanted, log)
     else:
         labels = run.labels()
+        check_fits(wanted, len(labels), len(splits["train"]) + len(splits["val"]))
         pixels, skipped = _decode_split(splits, spec), []
     if wanted.train.epochs is None:
         wanted.train.epochs = _auto_epochs(len(pixels["train"][0]), wanted.train.batch_size, log)
@@ -262,8 +264,10 @@ def _check_not_inside(run: RunDir, root: Path) -> None:
 
 # --- data --------------------------------------------------------------------------------------
 
-def _prepare_new_data(root: Path, spec: InputSpec, settings: DataSettings, log):
+def _prepare_new_data(root: Path, spec: InputSpec, recipe: Recipe, log):
+    settings = recipe.data
     folder = data_mod.scan_folder(root)
+    check_fits(recipe, len(folder.labels), len(folder.items))  # before a single image is decoded
     pixels, kept, skipped = data_mod.decode_items(folder.items, spec)
     data_mod.warn_skipped(skipped)
     if folder.ignored:

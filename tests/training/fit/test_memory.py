@@ -88,6 +88,7 @@ def test_a_malformed_override_is_one_line(monkeypatch):
 # Measured (tools: this test's own commands, digits, mobilenet_v1_tiny, 1 epoch, 2 shared cores, load 4-7):
 # the estimate divided by the peak RSS a run adds above a process that imported TensorFlow and built the model:
 #   size 64, batch 256: 1.03    size 128, batch 128: 1.16    size 192, batch 64: 1.08
+# and 1.26 for size 128, batch 128 in this test's own first run (its baseline read 640 MiB, not 574).
 # The bound below allows allocator and thread-count differences around that spread.
 RATIO_BOUNDS = (0.75, 1.5)
 

@@ -1,5 +1,5 @@
 """``python -m edgecnn``: the same as the ``edgecnn`` command."""
 
-from edgecnn.cli import main
+from edgecnn.entry import main
 
 main()

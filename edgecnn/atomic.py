@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from edgecnn import interrupts
 from edgecnn.errors import EdgecnnError, environment_write_error
 
 
@@ -42,6 +43,7 @@ def atomic_path(target, suffix: str | None = None):
         yield tmp
         if not tmp.exists():
             raise EdgecnnError(f"internal: nothing was written for {target}")
+        interrupts.check()  # a Ctrl-C that a library swallowed mid-write publishes nothing
         os.replace(tmp, target)
     except OSError as exc:
         # A full or read-only disk mid-write: one line naming the artifact; the finally removes the partial file.

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from edgecnn import unique_yaml
 from edgecnn.deploy import check_deploy_settings
 from edgecnn.errors import RecipeError, closest
 from edgecnn.export_plan import DEFAULT_IO, EXPORT_IO, EXPORT_MODES, EXPORT_TARGETS, check_recipe_export  # noqa: F401
@@ -235,7 +236,10 @@ def load_recipe(path) -> Recipe:
     """Read, check and complete a recipe file (or a built-in recipe's name)."""
     path = find_recipe(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = unique_yaml.load(path.read_text(encoding="utf-8"))
+    except unique_yaml.DuplicateKey as exc:
+        raise RecipeError(f"recipe {path}: key {exc.key} is given twice (lines {exc.first_line} and "
+                          f"{exc.second_line}); keep one of them") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

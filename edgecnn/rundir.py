@@ -68,10 +68,16 @@ class RunDir:
     def exists(self) -> bool:
         return self.path.is_dir() and self.recipe.is_file()
 
+    def require_run(self) -> "RunDir":
+        """This run if it holds a recipe.yaml, else one line that says what the folder is (``not_a_run``)."""
+        if not self.exists():
+            raise RunDirError(not_a_run(self.path))
+        return self
+
     def require(self, artifact: Path, made_by: str) -> Path:
         """``artifact`` if present, else a one-line error naming the command that makes it."""
-        if not self.path.is_dir():
-            raise RunDirError(f"run directory {self.path} does not exist; create it with 'edgecnn train DATA --out {self.path}'")
+        if not self.exists():
+            self.require_run()
         if not artifact.exists():
             raise RunDirError(f"{self.path} has no {artifact.name}; run '{made_by}' first")
         return artifact
@@ -99,3 +105,51 @@ class RunDir:
             raise RunDirError(f"unknown split {name!r}; use train, val or test")
         root = Path(split["data_root"])
         return [(root / rel, int(label)) for rel, label in split[name]]
+
+
+# --- a folder that is not a run: say what it is, never suggest writing into a data folder ------------
+_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm",
+                             ".pbm", ".pnm"})  # runtime.preprocess.IMAGE_EXTENSIONS (kept free of OpenCV here)
+
+
+def not_a_run(path) -> str:
+    """Why ``path`` cannot be used as a run, and the command that makes one.
+
+    A data folder (class sub-folders of images) is named as such, with a run folder beside it to train
+    into; ``--out PATH`` is suggested only for a folder that does not exist or is empty. Every command that
+    takes a RUN (evaluate, prune, qat, export, benchmark, explain) says this."""
+    path = Path(path)
+    if not path.exists():
+        return f"run directory {path} does not exist; create it with 'edgecnn train DATA --out {path}'"
+    if not path.is_dir():
+        return f"{path} is a file, not a run directory; pass the folder 'edgecnn train DATA --out RUN' made"
+    classes, images = _image_counts(path)
+    name = path.resolve().name or "run"
+    if classes:
+        return (f"{path} is not an edgecnn run: this looks like a data folder with {classes} "
+                f"class{'es' if classes != 1 else ''} ({images} images): train it with "
+                f"'edgecnn train {path} --out runs/{name}'")
+    if images:
+        return (f"{path} is not an edgecnn run: it holds {images} images but no class folders; classify them with "
+                f"'edgecnn classify MODEL {path}', or put them in one sub-folder per class and train into "
+                f"--out runs/{name}")
+    if not any(path.iterdir()):
+        return f"{path} is an empty folder, not a run; create one with 'edgecnn train DATA --out {path}'"
+    return (f"{path} is not an edgecnn run (no recipe.yaml); pass the folder 'edgecnn train DATA --out RUN' made, "
+            "with a RUN of its own")
+
+
+def _image_counts(folder: Path) -> tuple[int, int]:
+    """(sub-folders holding images, images in them), or (0, images directly in ``folder``)."""
+    classes = images = 0
+    try:
+        children = list(folder.iterdir())
+        for child in children:
+            if child.is_dir():
+                found = sum(1 for f in child.iterdir() if f.suffix.lower() in _IMAGE_SUFFIXES)
+                classes, images = classes + (found > 0), images + found
+    except OSError:  # unreadable: let the caller's own read say so
+        return 0, 0
+    if classes:
+        return classes, images
+    return 0, sum(1 for f in children if f.suffix.lower() in _IMAGE_SUFFIXES)

@@ -109,7 +109,9 @@ def test_packages_import_only_layers_below(module):
 
 
 def test_edgecnn_imports_sit_at_the_top_outside_the_cli():
-    # The CLI's command modules are the deliberate lazy boundary (`edgecnn --help` must stay fast).
-    inside = sorted(f"{name}: {dep}" for name, path in MODULES.items() if not name.startswith("edgecnn.cli")
+    # The CLI's command modules are the deliberate lazy boundary (`edgecnn --help` must stay fast);
+    # edgecnn.entry imports the CLI only after it has put the Ctrl-C handler in place (edgecnn/interrupts.py).
+    inside = sorted(f"{name}: {dep}" for name, path in MODULES.items()
+                    if not name.startswith("edgecnn.cli") and name != "edgecnn.entry"
                     for dep, at_top in imports_of(path) if not at_top)
     assert inside == []

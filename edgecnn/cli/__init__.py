@@ -9,10 +9,11 @@ Library code raises ``EdgecnnError`` subclasses; this group turns them into a on
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
-from edgecnn import __version__
+from edgecnn import __version__, interrupts
 from edgecnn.errors import EXTRA_OF_MODULE, EdgecnnError, environment_write_error, missing_extra
 from edgecnn.runtime.native_exit import finish
 
@@ -61,28 +62,40 @@ class LazyGroup(click.Group):
     def invoke(self, ctx):
         # Converting here (not only in main) means click's CliRunner sees the same
         # one-line message and exit code that a user does.
+        interrupts.start_command()
         try:
-            return super().invoke(ctx)
-        except EdgecnnError as exc:
-            raise _UserError(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise _UserError("interrupted", 130) from None
-        except OSError as exc:
-            # The last net for writes outside edgecnn.atomic (OpenCV, TensorFlow, logs): a full,
-            # read-only or foreign folder is the user's to fix, not a traceback.
-            error = environment_write_error(exc, verb="use")
-            if error is None:
-                raise
-            raise _UserError(str(error), error.exit_code) from None
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.split(".")[0] in EXTRA_OF_MODULE:
-                raise _UserError(_missing_module_message(ctx.invoked_subcommand or "", exc.name), 2) from None
+            result = super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BaseException as exc:
+            raise _as_user_error(exc, ctx) from None
+        # A Ctrl-C that a library swallowed (a bare except around an import) still ends the command.
+        if interrupts.received():
+            raise _UserError("interrupted", interrupts.EXIT_CODE)
+        return result
 
     def format_commands(self, ctx, formatter):
         rows = [(name, help_text) for name, (_, _, help_text) in COMMANDS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _as_user_error(exc: BaseException, ctx) -> "_UserError":
+    """The one line a user sees for ``exc``; re-raises what is a bug (a traceback is then right)."""
+    if interrupts.caused_by_interrupt(exc) and getattr(exc, "exit_code", None) != interrupts.EXIT_CODE:
+        # Ctrl-C, or whatever a library raised instead (TensorFlow's "Concurrent access?" assertion).
+        return _UserError("interrupted", interrupts.EXIT_CODE)
+    if isinstance(exc, EdgecnnError):
+        return _UserError(str(exc), exc.exit_code)
+    if isinstance(exc, OSError):
+        # The last net for writes outside edgecnn.atomic (OpenCV, TensorFlow, logs): a full,
+        # read-only or foreign folder is the user's to fix, not a traceback.
+        error = environment_write_error(exc, verb="use")
+        if error is not None:
+            return _UserError(str(error), error.exit_code)
+    if isinstance(exc, ModuleNotFoundError) and exc.name and exc.name.split(".")[0] in EXTRA_OF_MODULE:
+        return _UserError(_missing_module_message(ctx.invoked_subcommand or "", exc.name), 2)
+    raise exc
 
 
 class _UserError(click.ClickException):
@@ -110,11 +123,18 @@ def cli():
 
 
 def main(argv=None):
-    """Entry point of the ``edgecnn`` script."""
+    """Entry point of the ``edgecnn`` script (``edgecnn.entry`` calls it)."""
+    interrupts.install()
     try:
         cli.main(args=argv, prog_name="edgecnn")
     except SystemExit as exc:
+        interrupts.ignore()
+        if interrupts.received() or exc.code == interrupts.EXIT_CODE:
+            if exc.code != interrupts.EXIT_CODE:  # Ctrl-C outside a command (click printed "Aborted!")
+                print("Error: interrupted", file=sys.stderr)
+            interrupts.leave(interrupts.EXIT_CODE)
         # A native crash while LiteRT's GPU accelerator tears down must not turn a finished command
         # into a failure (runtime/native_exit.py).
         finish(exc.code)
+    interrupts.ignore()
     finish(0)

@@ -22,6 +22,8 @@ def inspect(model, target, as_json):
     from edgecnn.tflite.inspect import format_info, inspect_file
 
     info = inspect_file(model)
+    for warning in info.warnings:
+        click.echo(f"Warning: {warning}", err=True)
     report = _target_report(info, target)
     if as_json:
         data = info.to_dict()

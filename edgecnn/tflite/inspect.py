@@ -84,6 +84,7 @@ class ModelInfo:
     metadata_entries: dict[str, int]  # every metadata entry's name and size
     path: str = ""
     standard: dict | None = None  # the TFLITE_METADATA entry as a dict ({"error": ...} when unreadable)
+    warnings: list[str] = dataclasses.field(default_factory=list)  # what classify/run would refuse or doubt
 
     @property
     def main(self) -> SubgraphInfo:
@@ -129,6 +130,7 @@ class ModelInfo:
             "metadata": metadata,
             "metadata_entries": self.metadata_entries,
             "standard_metadata": self.standard,
+            "warnings": self.warnings,
         }
 
 
@@ -158,8 +160,24 @@ def inspect_bytes(data: bytes, name: str = "model", *, checked: bool = False) ->
         metadata = None if md is None else dataclasses.asdict(md)
     except ModelError as exc:
         error = str(exc)
-    return ModelInfo(size_bytes=len(data), subgraphs=subgraphs, metadata=metadata, metadata_error=error,
+    info = ModelInfo(size_bytes=len(data), subgraphs=subgraphs, metadata=metadata, metadata_error=error,
                      metadata_entries=entries, standard=_standard_dict(data, name))
+    info.warnings = label_warnings(info, name)
+    return info
+
+
+def label_warnings(info: ModelInfo, name) -> list[str]:
+    """A warning when the edgecnn entry names a different number of classes than the output has scores.
+
+    ``classify`` and ``run`` refuse such a model (runtime/classifier.py); inspect shows it and says so."""
+    labels = (info.metadata or {}).get("labels")
+    if not labels or len(info.outputs) != 1:
+        return []
+    scores = int(np.prod(info.outputs[0].shape[1:]))
+    if len(labels) == scores:
+        return []
+    return [f"{name}'s edgecnn metadata names {len(labels)} labels but its output has {scores} scores: classify "
+            f"and run will refuse it; re-export the model, or give them a labels file with {scores} lines (--labels)"]
 
 
 def _standard_dict(data: bytes, name) -> dict | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from edgecnn.errors import RunDirError
 from edgecnn.recipe import Recipe
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.preprocess import InputSpec
@@ -18,12 +17,7 @@ from edgecnn.runtime.preprocess import InputSpec
 
 def open_run(path) -> RunDir:
     """A RunDir that exists and has been trained, or a one-line error saying how to make one."""
-    run = RunDir(path)
-    if not run.path.is_dir():
-        raise RunDirError(f"run directory {run.path} does not exist; create it with 'edgecnn train DATA --out {run.path}'")
-    if not run.recipe.is_file():
-        raise RunDirError(f"{run.path} is not an edgecnn run (no recipe.yaml); pass a run made by 'edgecnn train' "
-                          "or a .keras file")
+    run = RunDir(path).require_run()
     run.require(run.float_model, f"edgecnn train DATA --out {run.path}")
     return run
 

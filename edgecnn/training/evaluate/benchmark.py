@@ -234,10 +234,7 @@ def _first_line(exc: BaseException) -> str:
 
 def benchmark_run(run_path, formats: list[Format], settings: BenchmarkSettings,
                   progress: Callable[[str], None] | None = None) -> dict:
-    run = RunDir(run_path)
-    if not run.exists():
-        raise RunDirError(f"{run.path} is not a run directory (no recipe.yaml); train one with "
-                          f"'edgecnn train DATA --out {run.path}'")
+    run = RunDir(run_path).require_run()
     say = progress or (lambda message: None)
     evaluator = None
     if run.float_model.exists():

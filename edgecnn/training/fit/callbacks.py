@@ -121,10 +121,13 @@ class Checkpointer(keras.callbacks.Callback):
         """Write one checkpoint; on a full or read-only disk remove TensorFlow's ``<prefix>_temp`` folder and say so."""
         try:
             checkpoint.write(str(self.folder / prefix))
-        except (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError, tf.errors.UnknownError) as exc:
+        except BaseException as exc:  # a full disk, or Ctrl-C mid-write: nothing of this prefix is kept
             for leftover in self.folder.glob(f"{prefix}_temp*"):
                 shutil.rmtree(leftover, ignore_errors=True)
             self._delete(prefix)
+            if not isinstance(exc, (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError,
+                                    tf.errors.UnknownError)):
+                raise
             reason = exc.message.splitlines()[0] if exc.message else type(exc).__name__
             raise WriteFailed(f"cannot write checkpoint {self.folder / prefix}: {reason}; free some space there or "
                               "choose another --out (the epochs already checkpointed are kept: --resume)") from None

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from edgecnn import interrupts
 from edgecnn.atomic import write_json
 from edgecnn.errors import RecipeError, TrainingInterrupted
 from edgecnn.recipe import ModelSettings, Recipe
@@ -60,7 +61,9 @@ def fit_model(run: RunDir, recipe: Recipe, spec, pixels: dict, state: TrainState
             if state.epoch < phase.end and not state.stopped_early:
                 _run_phase(model, phase, backbone, run, recipe, state, datasets, callbacks, distribution, log,
                            resume=resume)
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not interrupts.caused_by_interrupt(exc):  # also what TensorFlow raised in place of a Ctrl-C
+            raise
         raise TrainingInterrupted(f"training interrupted after {state.epoch} completed epoch(s); continue with "
                                   f"'edgecnn train {recipe.run['data']} --out {run.path} --resume'") from None
     seconds = time.perf_counter() - started

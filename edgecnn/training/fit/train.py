@@ -20,16 +20,17 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from edgecnn import __version__
+from edgecnn import __version__, interrupts
 from edgecnn.atomic import write_json, write_text
-from edgecnn.errors import ModelError, RecipeError, RunDirError, closest
-from edgecnn.recipe import DataSettings, Recipe, apply_overrides, default_recipe, differences
+from edgecnn.errors import ModelError, RecipeError, RunDirError, TrainingInterrupted, closest
+from edgecnn.recipe import Recipe, apply_overrides, default_recipe, differences
 from edgecnn.rundir import RunDir
 from edgecnn.runtime.preprocess import InputSpec
 from edgecnn.training.data import folders as data_mod
 from edgecnn.training.data.balance import class_weights
 from edgecnn.training.fit.callbacks import TrainState
 from edgecnn.training.fit.fitting import fit_model
+from edgecnn.training.fit.memory import check_fits
 from edgecnn.training.fit.schedule import AUTO_MIN_EPOCHS, AUTO_MIN_STEPS, auto_epochs, steps_per_epoch
 from edgecnn.training.models import get_spec
 from edgecnn.training.models.pretrained import IMAGENET, build_pretrained, pretrained_input
@@ -81,9 +82,10 @@ def train_run(data, out, *, recipe: Recipe | None = None, resume: bool = False, 
     spec = data_mod.input_spec(wanted)
 
     if splits is None:
-        labels, pixels, splits, skipped = _prepare_new_data(root, spec, wanted.data, log)
+        labels, pixels, splits, skipped = _prepare_new_data(root, spec, wanted, log)
     else:
         labels = run.labels()
+        check_fits(wanted, len(labels), len(splits["train"]) + len(splits["val"]))
         pixels, skipped = _decode_split(splits, spec), []
     if wanted.train.epochs is None:
         wanted.train.epochs = _auto_epochs(len(pixels["train"][0]), wanted.train.batch_size, log)
@@ -94,16 +96,34 @@ def train_run(data, out, *, recipe: Recipe | None = None, resume: bool = False, 
                          edgecnn_version=__version__)
     if wanted.model.weights and not resume:
         _check_weights(wanted, len(labels))  # a bad --weights fails before the run directory is touched
-    if not resume:
-        run.clear()
-        _write_run_files(run, wanted, labels, root, splits, skipped)
-    else:
-        write_text(run.recipe, _dump_yaml(wanted))
-        # Unfinished again until the longer training ends: a later stage must not take the old model for it.
-        run.float_model.unlink(missing_ok=True)
-    fit_model(run, wanted, spec, pixels, state, resume=resume, mixed_precision=mixed_precision,
-              strategy=strategy, flip=flip, log=log)
+    try:
+        if not resume:
+            run.clear()
+            _write_run_files(run, wanted, labels, root, splits, skipped)
+        else:
+            write_text(run.recipe, _dump_yaml(wanted))
+            # Unfinished again until the longer training ends: a later stage must not take the old model for it.
+            run.float_model.unlink(missing_ok=True)
+        fit_model(run, wanted, spec, pixels, state, resume=resume, mixed_precision=mixed_precision,
+                  strategy=strategy, flip=flip, log=log)
+    except BaseException as exc:
+        _forget_if_interrupted_early(run, resume, exc)
+        raise
     return run
+
+
+def _forget_if_interrupted_early(run: RunDir, resume: bool, exc: BaseException) -> None:
+    """Ctrl-C before a new run's first checkpoint: empty the folder, so that nothing asks for a --resume
+    that has nothing to resume from; the same command then simply runs again."""
+    if resume or not interrupts.caused_by_interrupt(exc):
+        return
+    state = TrainState.load(run.checkpoints) if run.checkpoints.is_dir() else None
+    if state is not None and state.last:
+        return
+    if run.path.is_dir():
+        run.clear()
+    raise TrainingInterrupted("training interrupted before its first epoch ended; nothing was kept: run the same "
+                              "command again") from None
 
 
 def _auto_epochs(train_images: int, batch_size: int, log) -> int:
@@ -262,8 +282,10 @@ def _check_not_inside(run: RunDir, root: Path) -> None:
 
 # --- data --------------------------------------------------------------------------------------
 
-def _prepare_new_data(root: Path, spec: InputSpec, settings: DataSettings, log):
+def _prepare_new_data(root: Path, spec: InputSpec, recipe: Recipe, log):
+    settings = recipe.data
     folder = data_mod.scan_folder(root)
+    check_fits(recipe, len(folder.labels), len(folder.items))  # before a single image is decoded
     pixels, kept, skipped = data_mod.decode_items(folder.items, spec)
     data_mod.warn_skipped(skipped)
     if folder.ignored:

@@ -133,7 +133,7 @@ def test_bad_options(tiny_run, args, message):
 def test_not_a_run(tmp_path):
     result = CliRunner().invoke(cli, ["benchmark", str(tmp_path), "--formats", "float-fp32"])
     assert result.exit_code == 2
-    assert f"Error: {tmp_path} is not a run directory (no recipe.yaml); train one with" in result.output
+    assert result.output == f"Error: {tmp_path} is an empty folder, not a run; create one with 'edgecnn train DATA --out {tmp_path}'\n"
 
 
 def test_parse_formats_keeps_order_and_drops_repeats():

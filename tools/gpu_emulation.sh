@@ -5,6 +5,7 @@
 # Idempotent: installs only what is missing. Point the loader at the driver with
 #   VK_DRIVER_FILES=/usr/lib/chromium/vk_swiftshader_icd.json   (tests/conftest.py does this for the test run)
 set -euo pipefail
+source "$(dirname "$0")/apt_install.sh"
 ICD=/usr/lib/chromium/vk_swiftshader_icd.json
 missing=()
 [ -f "$ICD" ] || missing+=(chromium-common)
@@ -13,10 +14,6 @@ if [ "${#missing[@]}" -eq 0 ]; then
   echo "gpu emulation: SwiftShader and the Vulkan loader are installed ($ICD)"
   exit 0
 fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+apt_install "${missing[@]}"
 [ -f "$ICD" ] || { echo "gpu emulation: $ICD is still missing after installing chromium-common" >&2; exit 1; }
 echo "gpu emulation: installed ${missing[*]} ($ICD)"

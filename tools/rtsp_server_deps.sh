@@ -3,6 +3,7 @@
 # system python3's GObject bindings. Idempotent: installs only what is missing. Without these packages the
 # RTSP test skips and says which are missing; the MJPEG-over-HTTP stream tests need nothing from apt.
 set -euo pipefail
+source "$(dirname "$0")/apt_install.sh"
 packages=(python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 missing=()
 for p in "${packages[@]}"; do
@@ -12,9 +13,5 @@ if [ "${#missing[@]}" -eq 0 ]; then
   echo "rtsp server: GStreamer RTSP server packages are installed"
   exit 0
 fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+apt_install "${missing[@]}"
 echo "rtsp server: installed ${missing[*]}"

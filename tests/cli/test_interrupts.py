@@ -183,14 +183,14 @@ def test_ctrl_c_at_many_points_of_export_int8(tiny_run, tmp_path):
         new = set(os.listdir(run)) - before
         _no_temporary_files(run)
         if not sent or code == 0:  # it finished before the signal: a complete export
-            assert code == 0 and {"model_int8.tflite", "parity_int8.json"} <= new, (delay, code, stderr[-1500:])
+            assert code == 0 and {"model_float_int8.tflite", "parity_float_int8.json"} <= new, (delay, code, stderr[-1500:])
             continue
         _check_interrupted(code, stderr, ["Error: interrupted"])
         # a parity report may be complete before the model is renamed; the model itself is all or nothing:
         # present only when the signal came after its rename, and then whole
-        assert new <= {"parity_int8.json", "model_int8.tflite"}, (delay, new)
-        if "model_int8.tflite" in new:
-            _loads(run / "model_int8.tflite")
+        assert new <= {"parity_float_int8.json", "model_float_int8.tflite"}, (delay, new)
+        if "model_float_int8.tflite" in new:
+            _loads(run / "model_float_int8.tflite")
     print(f"export int8: lifetime {lifetime:.1f} s, startup {startup:.2f} s, {points} points: {outcomes}")
     assert sum(code == 130 for _, code in outcomes) >= points - 2
 

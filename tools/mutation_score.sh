@@ -6,6 +6,7 @@
 #   tools/mutation_score.sh                 # every module below
 #   tools/mutation_score.sh preprocess loop # only these
 #
+# MUTATION_RESUME=1 continues an interrupted module run where it stopped instead of starting afresh.
 # Needs mutmut (pip install -e '.[mutation]'). Each module runs in its own copy of the working tree
 # under $MUTATION_WORK (default /tmp/edgecnn-mutation/<module>), so mutmut's mutants/ folder and its
 # [tool.mutmut] settings never touch the checkout. Writes, per module, <module>/survivors.txt (mutmut's
@@ -20,7 +21,7 @@ jobs=${MUTATION_JOBS:-1}
 
 # module | source file mutated | the targeted tests that run against each mutant (fast, TF-free where possible)
 MODULES="
-preprocess|edgecnn/runtime/preprocess.py|tests/runtime/test_preprocess.py tests/runtime/test_preprocess_edges.py tests/imagesets/test_imagesets.py
+preprocess|edgecnn/runtime/preprocess.py|tests/runtime/test_preprocess.py tests/runtime/test_preprocess_edges.py tests/imagesets/test_imagesets.py tests/test_environment_faults.py::test_unreadable_class_folder_says_permission_denied_not_empty
 metadata|edgecnn/tflite/metadata.py|tests/tflite/test_metadata.py tests/tflite/test_standard.py
 standard|edgecnn/tflite/standard.py|tests/tflite/test_standard.py tests/tflite/test_metadata.py
 stats|edgecnn/parity/stats.py|tests/parity/test_stats.py tests/parity/test_gates_statistics.py tests/parity/test_parity.py::test_compare_scores_counts_agreement_errors_and_accuracy tests/parity/test_parity.py::test_top5_agreement_is_reference_choice_within_candidate_top5 tests/parity/test_parity.py::test_gates_pass_within_limits_and_fail_with_exit_code_3 tests/parity/test_parity.py::test_gate_values_are_checked tests/parity/test_parity.py::test_accuracy_gate_needs_labels
@@ -40,10 +41,8 @@ copy_tree() {  # the working tree as git sees it (tracked and untracked-not-igno
   (cd "$repo" && git ls-files -z -co --exclude-standard | tar --null -T - -cf -) | (cd "$1" && tar xf -)
 }
 
-score_module() {
-  local name=$1 source=$2 tests=$3 dir=$work/$1
-  rm -rf "$dir" && mkdir -p "$dir"
-  copy_tree "$dir"
+write_settings() {  # dir source tests: mutmut's settings, in the copy's pyproject.toml only
+  local source=$2 tests=$3
   {
     echo
     echo "[tool.mutmut]"
@@ -52,7 +51,22 @@ score_module() {
     echo "pytest_add_cli_args_test_selection = [$(printf '"%s", ' $tests)]"
     echo 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]'
     echo 'also_copy = ["models", "devices", "docs", "tools", "README.md"]'
-  } >>"$dir/pyproject.toml"
+    # mutmut times out a mutant at 15x the test's clean duration plus this; a module-scoped fixture's
+    # set-up (test_metadata.py converts a Keras model, ~6 s under load) is measured against one test only,
+    # so without slack the others "time out" in every mutant and count as killed when nothing failed.
+    echo "timeout_constant = ${MUTATION_TIMEOUT_S:-30}"
+  } >>"$1/pyproject.toml"
+}
+
+score_module() {
+  local name=$1 source=$2 tests=$3 dir=$work/$1
+  if [ -n "${MUTATION_RESUME:-}" ] && [ -d "$dir/mutants" ]; then
+    echo "$name: resuming in $dir (mutants already run keep their result)" >&2
+  else
+    rm -rf "$dir" && mkdir -p "$dir"
+    copy_tree "$dir"
+    write_settings "$dir" "$source" "$tests"
+  fi
   local start=$SECONDS
   (cd "$dir" && env -u PYTHONPATH "$mutmut" run --max-children "$jobs" >"$dir/run.log" 2>&1) || {
     echo "$name: mutmut failed, see $dir/run.log" >&2; tail -n 20 "$dir/run.log" >&2; return 1; }

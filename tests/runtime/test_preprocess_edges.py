@@ -14,6 +14,7 @@ from edgecnn.runtime.preprocess import (
     InputSpec,
     decode_image,
     dequantize_output,
+    image_files,
     model_pixels_from_bgr,
     normalize,
     prepare_image,
@@ -50,12 +51,12 @@ def test_every_16_bit_level_maps_to_the_nearest_8_bit_level(tmp_path):
 
 
 def test_float_tiff_pixels_are_scaled_rounded_and_clipped(tmp_path):
-    values = np.array([[0.0, 0.25, 0.5, 1.0, -0.5, 1.5]], np.float32)
+    values = np.array([[0.0, 0.25, 0.5, 0.6, 1.0, -0.5, 1.5]], np.float32)
     path = tmp_path / "float.tiff"
     assert cv2.imwrite(str(path), np.dstack([values] * 3))
     got = read_image(path)[0, :, 0].tolist()
-    # 0..1 spans 0..255; 63.75 -> 64, 127.5 -> 128 (nearest, ties to even); outside 0..1 is clipped
-    assert got == [0, 64, 128, 255, 0, 255]
+    # 0..1 spans 0..255; 63.75 -> 64, 127.5 -> 128 (nearest, ties to even), 153; outside 0..1 is clipped
+    assert got == [0, 64, 128, 153, 255, 0, 255]
 
 
 def test_an_unsupported_pixel_type_names_the_file_and_the_type(tmp_path):
@@ -85,6 +86,27 @@ def test_input_spec_refuses_a_zero_height_or_width_alone():
     for height, width in ((0, 8), (8, 0)):
         with pytest.raises(ModelError, match=rf"input size {height}x{width} is not usable"):
             InputSpec(height, width)
+
+
+def test_input_spec_refusals_say_how_to_fix_them():
+    with pytest.raises(ModelError, match=r"^channel order GRAY does not fit a 3-channel input; "
+                                         r"use GRAY for 1 channel, RGB or BGR for 3$"):
+        InputSpec(8, 8, channels=3, channel_order="GRAY")
+    with pytest.raises(ModelError, match=r"^std must not contain 0$"):
+        InputSpec(8, 8, std=(1.0, 0.0, 1.0))
+    with pytest.raises(ModelError, match=r"is not an image \(N, height, width, 1 or 3 channels\); "
+                                         r"edgecnn runs image classifiers only$"):
+        InputSpec.from_input_shape([1, 8, 8, 2])
+    for detail in ({"dtype": np.uint8},):
+        with pytest.raises(ModelError, match=r"; export with float32 or int8/uint8 \(quantized\) input$"):
+            quantize_input(np.zeros(2, np.float32), detail)
+        with pytest.raises(ModelError, match=r"; export with float32 or quantized int8/uint8 output$"):
+            dequantize_output(np.zeros(2, np.uint8), detail)
+
+
+def test_flags_for_a_model_without_metadata_are_all_used():
+    spec = InputSpec.from_input_shape([1, 4, 4, 3], mean=[1.0, 2.0, 3.0], std=[4.0, 5.0, 6.0], resize="nearest")
+    assert (spec.mean, spec.std, spec.resize) == ((1.0, 2.0, 3.0), (4.0, 5.0, 6.0), "nearest")
 
 
 def test_input_spec_errors_list_the_valid_choices():
@@ -162,3 +184,11 @@ def test_float16_input_converter_fills_the_given_buffer_like_the_reference_path(
     out = np.full((3, 4, 3), np.nan, np.float16)
     assert converter(pixels, out=out) is out
     np.testing.assert_array_equal(out, expected)
+
+
+def test_image_files_without_recursion_lists_only_the_top_folder(tmp_path):
+    for path in (tmp_path / "top.png", tmp_path / "sub" / "deep.png"):
+        path.parent.mkdir(exist_ok=True)
+        assert cv2.imwrite(str(path), np.zeros((2, 2, 3), np.uint8))
+    assert [p.name for p in image_files(tmp_path, recursive=False)[0]] == ["top.png"]
+    assert sorted(p.name for p in image_files(tmp_path)[0]) == ["deep.png", "top.png"]

@@ -35,7 +35,6 @@ recipe|edgecnn/recipe.py|tests/test_recipe.py
 "$python" -c "import mutmut" 2>/dev/null || { echo "Error: mutmut is not installed; pip install -e '.[mutation]'" >&2; exit 1; }
 mutmut=$(dirname "$python")/mutmut
 mkdir -p "$work"
-wanted=" $* "
 
 copy_tree() {  # the working tree as git sees it (tracked and untracked-not-ignored files), no .git
   (cd "$repo" && git ls-files -z -co --exclude-standard | tar --null -T - -cf -) | (cd "$1" && tar xf -)
@@ -89,8 +88,9 @@ EOF
 }
 
 echo -e "module\tsource\tkilled\ttimeout\tsurvived\tother\tkill rate\ttime"
-while IFS='|' read -r name source tests; do
-  [ -n "$name" ] || continue
-  if [ "$wanted" != "  " ] && [[ "$wanted" != *" $name "* ]]; then continue; fi
+names=${*:-$(awk -F'|' 'NF == 3 {print $1}' <<<"$MODULES")}
+for wanted in $names; do  # in the order given
+  line=$(grep "^$wanted|" <<<"$MODULES") || { echo "Error: no module '$wanted' in $0" >&2; exit 2; }
+  IFS='|' read -r name source tests <<<"$line"
   score_module "$name" "$source" "$tests"
-done <<<"$MODULES"
+done

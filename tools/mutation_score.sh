@@ -7,6 +7,8 @@
 #   tools/mutation_score.sh preprocess loop # only these
 #
 # MUTATION_RESUME=1 continues an interrupted module run where it stopped instead of starting afresh.
+# MUTATION_ONLY='edgecnn.runtime.live.loop.xǁRunningStatsǁ*' runs only the mutants matching it (the others
+# are generated but not run, and count in "other").
 # Needs mutmut (pip install -e '.[mutation]'). Each module runs in its own copy of the working tree
 # under $MUTATION_WORK (default /tmp/edgecnn-mutation/<module>), so mutmut's mutants/ folder and its
 # [tool.mutmut] settings never touch the checkout. Writes, per module, <module>/survivors.txt (mutmut's
@@ -29,7 +31,7 @@ metadata|edgecnn/tflite/metadata.py|tests/tflite/test_metadata_edges.py tests/tf
 standard|edgecnn/tflite/standard.py|tests/tflite/test_standard.py tests/tflite/test_metadata_edges.py tests/tflite/test_metadata.py::test_non_models_are_refused_before_any_interpreter tests/tflite/test_metadata.py::test_invalid_metadata_is_refused tests/tflite/test_metadata.py::test_metadata_that_is_not_json_is_refused tests/tflite/test_metadata.py::test_labels_file
 stats|edgecnn/parity/stats.py|tests/parity/test_stats.py tests/parity/test_gates_statistics.py tests/parity/test_parity.py::test_compare_scores_counts_agreement_errors_and_accuracy tests/parity/test_parity.py::test_top5_agreement_is_reference_choice_within_candidate_top5 tests/parity/test_parity.py::test_gates_pass_within_limits_and_fail_with_exit_code_3 tests/parity/test_parity.py::test_gate_values_are_checked tests/parity/test_parity.py::test_accuracy_gate_needs_labels
 gates|edgecnn/parity/gates.py|tests/parity/test_gates_statistics.py tests/parity/test_stats.py tests/parity/test_parity.py::test_compare_scores_counts_agreement_errors_and_accuracy tests/parity/test_parity.py::test_top5_agreement_is_reference_choice_within_candidate_top5 tests/parity/test_parity.py::test_gates_pass_within_limits_and_fail_with_exit_code_3 tests/parity/test_parity.py::test_gate_values_are_checked tests/parity/test_parity.py::test_accuracy_gate_needs_labels tests/cli/test_hostile_numbers.py::test_library_validate_gates_refuses_nan
-loop|edgecnn/runtime/live/loop.py|tests/runtime/live/test_loop.py tests/runtime/live/test_modes.py --deselect=tests/runtime/live/test_modes.py::test_live_sources_keep_the_newest_frame_policy_in_both_modes
+loop|edgecnn/runtime/live/loop.py|tests/runtime/live/test_loop.py tests/runtime/live/test_running_stats.py tests/runtime/live/test_modes.py --deselect=tests/runtime/live/test_modes.py::test_live_sources_keep_the_newest_frame_policy_in_both_modes
 capture|edgecnn/runtime/live/capture.py|tests/runtime/live/test_sources.py tests/runtime/live/test_loop.py
 export_plan|edgecnn/export_plan.py|tests/training/export/test_export_plan.py
 recipe|edgecnn/recipe.py|tests/test_recipe.py
@@ -70,7 +72,7 @@ score_module() {
     write_settings "$dir" "$source" "$tests"
   fi
   local start=$SECONDS
-  (cd "$dir" && env -u PYTHONPATH "$mutmut" run --max-children "$jobs" >"$dir/run.log" 2>&1) || {
+  (cd "$dir" && env -u PYTHONPATH "$mutmut" run --max-children "$jobs" ${MUTATION_ONLY:-} >"$dir/run.log" 2>&1) || {
     echo "$name: mutmut failed, see $dir/run.log" >&2; tail -n 20 "$dir/run.log" >&2; return 1; }
   (cd "$dir" && env -u PYTHONPATH "$mutmut" results >"$dir/survivors.txt" 2>&1 || true)
   (cd "$dir" && env -u PYTHONPATH "$mutmut" export-cicd-stats >/dev/null)

@@ -280,3 +280,24 @@ def test_tensors_carry_the_image_classifier_names_and_content_types():
     assert tin.Content().ContentPropertiesType() == ms.ContentProperties.ImageProperties
     assert tout.Content().ContentPropertiesType() == ms.ContentProperties.FeatureProperties
     assert tout.Content().ContentProperties() is not None
+
+
+def test_every_field_written_is_read_back():
+    written = meta(name="maker", description="a model", version="v7", license="MIT", labels=["r", "g", "b"],
+                   mean=[1.0, 2.0, 3.0], std=[4.0, 5.0, 6.0], channel_order="RGB", height=6, width=9)
+    read = standard.parse(standard.build(written), {standard.LABELS_FILE: b"r\ng\nb\n"}, name="m.tflite",
+                          channels=3, num_scores=3)
+    assert read == written
+
+
+@pytest.mark.parametrize("blob", [b"", b"M001", b"12345678", b"\x00" * 64])
+def test_an_entry_without_the_identifier_is_refused_naming_the_model(blob):
+    with pytest.raises(ModelError, match=r"^m\.tflite's TFLITE_METADATA entry is not a TFLite Metadata flatbuffer "
+                                         r"\(no 'M001' identifier\); it is corrupt or truncated, re-export the model$"):
+        standard.parse(blob, {}, name="m.tflite", channels=3, num_scores=3)
+
+
+def test_third_party_normalization_for_another_channel_count_is_refused():
+    blob = standard.build(meta(mean=[0.0], std=[1.0, 2.0]))
+    with pytest.raises(ModelError, match=r"^m\.tflite's TFLITE_METADATA NormalizationOptions std has 2 values"):
+        standard.parse(blob, {standard.LABELS_FILE: b"r\ng\nb\n"}, name="m.tflite", channels=3, num_scores=3)

@@ -301,3 +301,10 @@ def test_third_party_normalization_for_another_channel_count_is_refused():
     blob = standard.build(meta(mean=[0.0], std=[1.0, 2.0]))
     with pytest.raises(ModelError, match=r"^m\.tflite's TFLITE_METADATA NormalizationOptions std has 2 values"):
         standard.parse(blob, {standard.LABELS_FILE: b"r\ng\nb\n"}, name="m.tflite", channels=3, num_scores=3)
+
+
+def test_unit_normalization_is_read_as_given():
+    # mean 0, std 1: the model takes raw 0..255 pixels, a common third-party choice
+    read = standard.parse(standard.build(meta(mean=[0.0], std=[1.0])), {standard.LABELS_FILE: b"r\ng\nb\n"},
+                          name="m.tflite", channels=3, num_scores=3)
+    assert (read.mean, read.std) == ([0.0], [1.0])

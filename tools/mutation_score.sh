@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation score of the modules that decide correctness (issue 15): mutmut changes one operator,
 # constant or call at a time in a module and runs that module's own tests against each change; a
-# change that no test notices "survives". A benchmark, not part of .ci/run: about an hour on 2 cores.
+# change that no test notices "survives". A benchmark, not part of .ci/run. On 2 shared cores: 1 to 5 minutes
+# a module, except the live loop and capture (threaded tests, timeouts): over half an hour each.
 #
 #   tools/mutation_score.sh                 # every module below
 #   tools/mutation_score.sh preprocess loop # only these

@@ -201,3 +201,32 @@ def test_old_run_without_keys_loads_with_the_defaults_and_one_learning_rate(tmp_
     assert (prune.epochs, prune.batch_size) == (saved.prune.epochs, saved.train.batch_size)
     assert fine_tune(saved, "qat", lr_factor=QAT_LR_FACTOR, epochs=7, learning_rate=0.5) == \
         type(qat)(epochs=7, batch_size=saved.train.batch_size, learning_rate=0.5)
+
+
+# --- range boundaries the mutation score (tools/mutation_score.sh) found untested ---------------------
+
+@pytest.mark.parametrize("text, message", [
+    ("prune:\n  sparsity: 0\n", r"prune\.sparsity must be between 0 and 1 \(exclusive\) or null to skip pruning, got 0"),
+    ("prune:\n  sparsity: 1\n", r"prune\.sparsity must be between 0 and 1 \(exclusive\).*got 1"),
+    ("data:\n  val_fraction: 0\n  test_fraction: 0\n", r"data\.val_fraction \+ data\.test_fraction must be between 0 and 0\.9"),
+    ("data:\n  val_fraction: 0.45\n  test_fraction: 0.45\n", r"data\.val_fraction \+ data\.test_fraction must be between"),
+    ("train:\n  epochs: 0\n", r"train\.epochs must be at least 1, got 0"),
+    ("train:\n  batch_size: 0\n", r"train\.batch_size must be at least 1, got 0"),
+    ("input:\n  mean: [1, 2]\n", r"input\.mean must be a list of 1 or 3 numbers \(one per channel\), got \[1, 2\]"),
+    ("input:\n  std: [1, 0, 1]\n", r"input\.std must be a list of 1 or 3 numbers, each .*, got \[1, 0, 1\]"),
+    ("input:\n  std: [-1]\n", r"input\.std must be a list of 1 or 3 numbers, each"),
+])
+def test_out_of_range_settings_name_the_file_the_key_and_the_value(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(RecipeError, match=rf"^{path}: .*{message}"):
+        load_recipe(path)
+
+
+@pytest.mark.parametrize("text", [
+    "prune:\n  sparsity: 0.01\n", "prune:\n  sparsity: 0.99\n", "prune:\n  sparsity: null\n",
+    "data:\n  val_fraction: 0.44\n  test_fraction: 0.45\n", "data:\n  val_fraction: 0.01\n  test_fraction: 0\n",
+    "train:\n  epochs: 1\n  batch_size: 1\n",
+    "input:\n  mean: [0]\n  std: [0.5]\n", "input:\n  mean: [-10, 0, 10]\n  std: [0.5, 1, 2]\n",
+])
+def test_the_nearest_valid_settings_load(tmp_path, text):
+    load_recipe(write(tmp_path, text))

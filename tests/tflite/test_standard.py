@@ -238,3 +238,73 @@ def test_oversized_entry_in_the_model_is_refused_before_it_is_copied():
     assert metadata_names(data)["TFLITE_METADATA"] == standard.MAX_METADATA_BYTES + 4  # listed, not read
     with pytest.raises(ModelError, match="'TFLITE_METADATA' is 4194308 bytes, more than the 4194304"):
         describe(data)
+
+
+def _input_and_output(blob):
+    root = ms.ModelMetadata.GetRootAs(blob, 0)
+    graph = root.SubgraphMetadata(0)
+    return graph.InputTensorMetadata(0), graph.OutputTensorMetadata(0)
+
+
+@pytest.mark.parametrize("mean, std", [([127.5], [127.5]), ([0.0], [255.0]), ([123.7, 116.3, 103.5], [58.4, 57.1, 57.4])])
+def test_input_stats_are_the_normalized_range_of_pixels_0_and_255(mean, std):
+    # tflite-support's writers give the normalized input's range per channel: what pixels 0 and 255 become.
+    tin, _ = _input_and_output(standard.build(meta(mean=mean, std=std)))
+    stats = tin.Stats()
+    pairs = list(zip(mean, std))  # same length here: one value for all channels, or one per channel
+    expected_min = [(0.0 - m) / d for m, d in pairs]
+    expected_max = [(255.0 - m) / d for m, d in pairs]
+    assert [stats.Min(i) for i in range(stats.MinLength())] == pytest.approx(expected_min)
+    assert [stats.Max(i) for i in range(stats.MaxLength())] == pytest.approx(expected_max)
+
+
+def test_one_mean_with_per_channel_std_is_broadcast_in_the_stats():
+    tin, _ = _input_and_output(standard.build(meta(mean=[100.0], std=[10.0, 20.0, 50.0])))
+    stats = tin.Stats()
+    assert [stats.Min(i) for i in range(3)] == pytest.approx([-10.0, -5.0, -2.0])
+    assert [stats.Max(i) for i in range(3)] == pytest.approx([15.5, 7.75, 3.1])
+
+
+@pytest.mark.parametrize("order, space", [("RGB", "RGB"), ("GRAY", "GRAYSCALE"), ("BGR", "UNKNOWN")])
+def test_colour_space_is_the_schemas_own_and_bgr_has_none(order, space):
+    tin, _ = _input_and_output(standard.build(meta(channel_order=order)))
+    props = ms.ImageProperties()
+    props.Init(tin.Content().ContentProperties().Bytes, tin.Content().ContentProperties().Pos)
+    assert props.ColorSpace() == getattr(ms.ColorSpaceType, space)
+
+
+def test_tensors_carry_the_image_classifier_names_and_content_types():
+    # The names and content kinds tflite-support's ImageClassifierWriter gives its two tensors.
+    tin, tout = _input_and_output(standard.build(meta()))
+    assert (tin.Name(), tout.Name()) == (b"image", b"probability")
+    assert tin.Content().ContentPropertiesType() == ms.ContentProperties.ImageProperties
+    assert tout.Content().ContentPropertiesType() == ms.ContentProperties.FeatureProperties
+    assert tout.Content().ContentProperties() is not None
+
+
+def test_every_field_written_is_read_back():
+    written = meta(name="maker", description="a model", version="v7", license="MIT", labels=["r", "g", "b"],
+                   mean=[1.0, 2.0, 3.0], std=[4.0, 5.0, 6.0], channel_order="RGB", height=6, width=9)
+    read = standard.parse(standard.build(written), {standard.LABELS_FILE: b"r\ng\nb\n"}, name="m.tflite",
+                          channels=3, num_scores=3)
+    assert read == written
+
+
+@pytest.mark.parametrize("blob", [b"", b"M001", b"12345678", b"\x00" * 64])
+def test_an_entry_without_the_identifier_is_refused_naming_the_model(blob):
+    with pytest.raises(ModelError, match=r"^m\.tflite's TFLITE_METADATA entry is not a TFLite Metadata flatbuffer "
+                                         r"\(no 'M001' identifier\); it is corrupt or truncated, re-export the model$"):
+        standard.parse(blob, {}, name="m.tflite", channels=3, num_scores=3)
+
+
+def test_third_party_normalization_for_another_channel_count_is_refused():
+    blob = standard.build(meta(mean=[0.0], std=[1.0, 2.0]))
+    with pytest.raises(ModelError, match=r"^m\.tflite's TFLITE_METADATA NormalizationOptions std has 2 values"):
+        standard.parse(blob, {standard.LABELS_FILE: b"r\ng\nb\n"}, name="m.tflite", channels=3, num_scores=3)
+
+
+def test_unit_normalization_is_read_as_given():
+    # mean 0, std 1: the model takes raw 0..255 pixels, a common third-party choice
+    read = standard.parse(standard.build(meta(mean=[0.0], std=[1.0])), {standard.LABELS_FILE: b"r\ng\nb\n"},
+                          name="m.tflite", channels=3, num_scores=3)
+    assert (read.mean, read.std) == ([0.0], [1.0])

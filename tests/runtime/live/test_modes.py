@@ -148,9 +148,11 @@ def test_live_sources_keep_the_newest_frame_policy_in_both_modes(model, steady_h
     indices = [r.frame.index for r in out.results]
     assert indices == sorted(indices) and len(set(indices)) == 36
     assert summary["dropped"] > 36  # many frames arrive during each 15 ms invoke
-    # Newest frame: capture-to-result is the invoke plus a little, not a queue of stale frames
-    # (p50 16.1-16.7 ms in 8 runs at load 10.3 on 2 cores); 1.5x the invoke is the goal for this latency.
-    assert summary["latency_ms"]["p50"] < 1.5 * 15
+    # Newest frame: capture-to-result is the invoke plus a little, not a queue of stale frames. Measured p50
+    # 16.1-16.7 ms in 8 runs at load 10.3 on 2 cores, and once 23.0 ms while a mutation run shared the machine.
+    # A FIFO of the camera's frames would put the p50 near 18 frames x 15 ms = 270 ms, so 3x the invoke still
+    # tells the policies apart; the 1.5x latency goal is a benchmark figure (tools/bench_loop.py latency).
+    assert summary["latency_ms"]["p50"] < 3 * 15
 
 
 def test_decide_weighs_the_overlap_against_the_hand_offs():

@@ -93,23 +93,30 @@ def test_a_malformed_override_is_one_line(monkeypatch):
 RATIO_BOUNDS = (0.75, 1.5)
 
 
+def _peak_rss_kib(env, *args) -> tuple[int, int]:
+    """(exit code, peak RSS in KiB) of ``python *args``, run from a small intermediate Python process.
+
+    Not spawned from pytest directly: Linux keeps a process's peak RSS across exec, and subprocess starts
+    children with vfork, so a child of a large pytest process (1.5 GB after the training tests) reports
+    pytest's peak as its own. The intermediate process is small, and reports its child's peak alone.
+    """
+    wrapper = ("import resource, subprocess, sys; p = subprocess.run([sys.executable, *sys.argv[1:]], "
+               "capture_output=True); print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    done = subprocess.run([sys.executable, "-c", wrapper, *args], env=env, capture_output=True, text=True, check=True)
+    code, peak = map(int, done.stdout.split()[-2:])
+    return code, peak
+
+
 @pytest.mark.slow
 def test_the_estimate_is_close_to_the_measured_peak_of_a_real_run(tmp_path):
     size, batch = 128, 128
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
-    baseline = subprocess.run(
-        [sys.executable, "-c", "import resource; from edgecnn.training.models import build_model; "
-         f"build_model('mobilenet_v1_tiny', num_classes=10, size={size}); "
-         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"],
-        env=env, capture_output=True, text=True, check=True)
-    base_kib = int(baseline.stdout.split()[-1])
-    child = ("import resource, subprocess, sys; p = subprocess.run([sys.executable, '-m', 'edgecnn', 'train', 'digits', "
-             f"'--out', {str(tmp_path / 'run')!r}, '--model', 'mobilenet_v1_tiny', '--size', '{size}', '--batch-size', "
-             f"'{batch}', '--epochs', '1', '--no-augment'], capture_output=True); "
-             "print(p.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-    done = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, check=True)
-    code, peak_kib = map(int, done.stdout.split()[-2:])
-    assert code == 0
+    base_code, base_kib = _peak_rss_kib(env, "-c", "from edgecnn.training.models import build_model; "
+                                        f"build_model('mobilenet_v1_tiny', num_classes=10, size={size})")
+    code, peak_kib = _peak_rss_kib(env, "-m", "edgecnn", "train", "digits", "--out", str(tmp_path / "run"),
+                                   "--model", "mobilenet_v1_tiny", "--size", str(size), "--batch-size", str(batch),
+                                   "--epochs", "1", "--no-augment")
+    assert base_code == 0 and code == 0
     estimate = memory.check_fits(_recipe(size, batch), 10, DIGITS).total
     ratio = estimate / ((peak_kib - base_kib) * 1024)
     print(f"estimate {estimate / 2**20:.0f} MiB, peak {peak_kib / 1024:.0f} MiB, baseline {base_kib / 1024:.0f} MiB, "

@@ -164,19 +164,26 @@ def _startup_s() -> float:
 
 @pytest.mark.slow
 def test_ctrl_c_at_many_points_of_export_int8(tiny_run, tmp_path):
-    full = shutil.copytree(tiny_run.path, tmp_path / "full")
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "edgecnn", "export", str(full), "--quantize", "int8"],
-                          env=_child_env(), capture_output=True, text=True)
-    lifetime = time.perf_counter() - started
-    assert done.returncode == 0, done.stderr
+    # The lifetime of a warm export: the first one, with cold file caches, took 6.2 s in CI and the later ones
+    # about 4.3 s, so points placed by the first run's time finished before their signal from 4.4 s on.
+    lifetimes = []
+    for attempt in range(2):
+        full = shutil.copytree(tiny_run.path, tmp_path / f"full{attempt}")
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "edgecnn", "export", str(full), "--quantize", "int8"],
+                              env=_child_env(), capture_output=True, text=True)
+        lifetimes.append(time.perf_counter() - started)
+        assert done.returncode == 0, done.stderr
+    lifetime = min(lifetimes)
     startup = _startup_s()
     first = _first_point(startup)
     points = max(4, min(14, int((EXPORT_BUDGET_S - lifetime) / (lifetime / 2 + startup))))
     before = set(os.listdir(tiny_run.path))
     outcomes = []
     for i in range(points):
-        delay = first + (lifetime * 0.97 - first) * i / (points - 1)
+        # up to 85% of the lifetime: the last ~10% is the interpreter's exit after the work (measured: points at
+        # 89% and 96% of a 5.1 s export found it finished), where a late Ctrl-C is rightly ignored
+        delay = first + (lifetime * 0.85 - first) * i / (points - 1)
         run = shutil.copytree(tiny_run.path, tmp_path / f"p{i}")
         code, stderr, sent = _interrupt(["export", str(run), "--quantize", "int8"], tmp_path, after_s=delay)
         outcomes.append((round(delay, 2), code))
